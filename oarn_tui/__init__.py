@@ -1,0 +1,5 @@
+"""OARN node client: terminal dashboard, headless daemon and CLI for the Open AI Research Network."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

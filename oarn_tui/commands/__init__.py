@@ -1,0 +1,1 @@
+"""Click commands, one module per capability; `oarn_tui.cli` registers them lazily."""

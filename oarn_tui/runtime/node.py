@@ -1,0 +1,306 @@
+"""`NodeRuntime`: owns the services' lifecycle, the event stream, state and the status document.
+
+Services start in dependency order and stop in reverse. A service that cannot start leaves the
+node degraded, not dead: its state and reason appear in the status. Front ends talk to the
+runtime through commands (`await runtime.commands.call(name, **args)`), events
+(`runtime.events`) and snapshots (`runtime.snapshot()`), nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from oarn_tui import __version__
+from oarn_tui.amounts import amount_json
+from oarn_tui.config import NodeConfig, diff_live
+from oarn_tui.runtime.db import open_db
+from oarn_tui.runtime.events import EventBus
+from oarn_tui.runtime.ledger import TaskLedger
+from oarn_tui.runtime.logs import RecentLogs, setup_logging, teardown_logging
+from oarn_tui.runtime.peerbook import PeerBook
+from oarn_tui.runtime.snapshot import NodeSnapshot
+
+log = logging.getLogger("oarn.runtime")
+
+STOP_TIMEOUT_S = 3.0
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A part of the node with a lifecycle (wallet, chain, p2p, storage, compute, pipeline...)."""
+
+    name: str
+    depends_on: tuple[str, ...]
+
+    async def start(self, runtime: NodeRuntime) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+class CommandError(Exception):
+    """A command failed for a reason the caller should show as one line."""
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class CommandRegistry:
+    """Named async commands: the only way front ends change the node."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, name: str, handler: Handler) -> None:
+        self._handlers[name] = handler
+
+    def names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    async def call(self, name: str, **args: Any) -> Any:
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise CommandError(f"unknown command {name!r}; known: {', '.join(self.names())}")
+        try:
+            return await handler(**args)
+        except CommandError:
+            raise
+        except TypeError as exc:
+            raise CommandError(f"{name}: bad arguments ({exc})") from None
+
+
+def dependency_order(services: Iterable[Service]) -> list[Service]:
+    """Topological order; dependencies on services that are not present are ignored."""
+    by_name = {s.name: s for s in services}
+    ordered: list[Service] = []
+    visiting: set[str] = set()
+
+    def visit(service: Service) -> None:
+        if service in ordered:
+            return
+        if service.name in visiting:
+            raise ValueError(f"dependency cycle through {service.name}")
+        visiting.add(service.name)
+        for dep in service.depends_on:
+            if dep in by_name:
+                visit(by_name[dep])
+        visiting.discard(service.name)
+        ordered.append(service)
+
+    for service in by_name.values():
+        visit(service)
+    return ordered
+
+
+class NodeRuntime:
+    """One node: config, state database, event bus, services and commands."""
+
+    def __init__(self, config: NodeConfig, services: Iterable[Service] = (), *,
+                 log_to_file: bool = True) -> None:
+        self.config = config
+        self.home: Path = config.home
+        self.events = EventBus()
+        self.db = open_db(config.path(config.node.state_path))
+        self.ledger = TaskLedger(self.db)
+        self.peers = PeerBook(self.db)
+        self.commands = CommandRegistry()
+        self.services: dict[str, Service] = {}
+        self.service_errors: dict[str, str] = {}
+        self.started_at = time.time()
+        self.stopped = asyncio.Event()
+        self.extra_status: dict[str, Any] = {}
+        self.recent_logs = RecentLogs(on_record=self._on_log)
+        self._log_handlers = setup_logging(
+            config.path(config.node.log_path), level=config.node.log_level,
+            max_mb=config.node.log_max_mb, backups=config.node.log_backups,
+            recent=self.recent_logs) if log_to_file else []
+        self._started: list[Service] = []
+        for service in services:
+            self.add_service(service)
+        self._register_builtin_commands()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def add_service(self, service: Service) -> None:
+        if service.name in self.services:
+            raise ValueError(f"service {service.name!r} added twice")
+        self.services[service.name] = service
+
+    async def start(self) -> None:
+        """Start every service in dependency order; failures degrade, never abort."""
+        self.started_at = time.time()
+        log.info("node starting", extra={"home": str(self.home),
+                                          "profile": self.config.node.profile})
+        for service in dependency_order(self.services.values()):
+            try:
+                await service.start(self)
+            except Exception as exc:  # one service must not take the node down
+                reason = f"{type(exc).__name__}: {exc}"
+                self.service_errors[service.name] = reason
+                log.warning("service failed to start", extra={"service": service.name,
+                                                               "reason": reason})
+                self.events.publish("service.failed", service=service.name, reason=reason)
+                continue
+            self._started.append(service)
+            self.events.publish("service.started", service=service.name)
+        self.events.publish("node.started", version=__version__)
+        log.info("node started", extra={"services": [s.name for s in self._started]})
+
+    async def stop(self) -> None:
+        """Stop started services in reverse order, each within `STOP_TIMEOUT_S`."""
+        for service in reversed(self._started):
+            try:
+                await asyncio.wait_for(service.stop(), STOP_TIMEOUT_S)
+            except Exception as exc:
+                log.warning("service did not stop cleanly",
+                            extra={"service": service.name, "reason": repr(exc)})
+        self._started.clear()
+        self.events.publish("node.stopped")
+        log.info("node stopped")
+        self.stopped.set()
+
+    def close(self) -> None:
+        """Release the database and log handlers (after `stop`)."""
+        teardown_logging(self._log_handlers)
+        self._log_handlers = []
+        self.db.close()
+
+    def request_stop(self) -> None:
+        self.stopped.set()
+
+    # -- config -------------------------------------------------------------------------------
+
+    def apply_config(self, new_config: NodeConfig) -> dict[str, list[str]]:
+        """Apply the keys that can change live; report the ones that need a restart."""
+        live, restart = diff_live(self.config, new_config)
+        self.config = new_config
+        if "node.log_level" in live:
+            logging.getLogger("oarn").setLevel(new_config.node.log_level.upper())
+        for service in self.services.values():
+            hook = getattr(service, "config_changed", None)
+            if hook is not None and live:
+                hook(new_config, live)
+        self.events.publish("config.reloaded", live=live, restart=restart)
+        log.info("config reloaded", extra={"live": live, "restart_needed": restart})
+        return {"applied": live, "restart_needed": restart}
+
+    @property
+    def accepting(self) -> bool:
+        return bool(self.extra_status.get("accepting", self.config.compute.accepting))
+
+    # -- status -------------------------------------------------------------------------------
+
+    def service_states(self) -> dict[str, dict[str, str]]:
+        states: dict[str, dict[str, str]] = {}
+        for name, service in self.services.items():
+            if name in self.service_errors:
+                states[name] = {"state": "failed", "reason": self.service_errors[name]}
+                continue
+            try:
+                status = service.status()
+            except Exception as exc:
+                status = {"state": "failed", "reason": f"status error: {exc}"}
+            states[name] = {"state": str(status.get("state", "running")),
+                            "reason": str(status.get("reason", ""))}
+        return states
+
+    def status(self, *, task_limit: int = 200, peer_limit: int = 1000) -> dict[str, Any]:
+        """The status document (`status --json` schema; fields are added, never renamed)."""
+        peers = self.peers.connected()
+        earned = self.ledger.total_earned_wei()
+        doc: dict[str, Any] = {
+            "version": __version__,
+            "profile": self.config.node.profile,
+            "home": str(self.home),
+            "node_name": self.config.node.name,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "peer_id": None,
+            "listen_addrs": [],
+            "topics": [],
+            "peers": len(peers),
+            "peer_list": [p.to_dict() for p in peers[:peer_limit]],
+            "wallet": {"address": None, "state": "missing", "unlock": "none",
+                       "earned": amount_json(earned)},
+            "chain": {"state": "disabled", "chain_id": self.config.blockchain.chain_id,
+                      "block": None, "rpc_url": None},
+            "network": {"state": "disabled" if self.config.network.mode == "local"
+                        else "stopped", "reachable": "unknown"},
+            "accepting": self.accepting,
+            "tasks": self.ledger.counts(),
+            "task_list": [t.to_dict() for t in self.ledger.recent(task_limit)],
+            "earnings": [{"task_id": e.task_id, "amount": amount_json(e.amount_wei),
+                          "token": e.token, "tx_hash": e.tx_hash, "ts": e.ts}
+                         for e in self.ledger.earnings(20)],
+            "services": self.service_states(),
+        }
+        doc.update({k: v for k, v in self.extra_status.items() if k != "accepting"})
+        for service in self.services.values():
+            contribute = getattr(service, "contribute_status", None)
+            if contribute is not None and service.name not in self.service_errors:
+                try:
+                    contribute(doc)
+                except Exception as exc:
+                    log.debug("status contribution failed",
+                              extra={"service": service.name, "reason": repr(exc)})
+        return doc
+
+    def snapshot(self, **limits: int) -> NodeSnapshot:
+        return NodeSnapshot.from_dict(self.status(**limits))
+
+    # -- built-in commands --------------------------------------------------------------------
+
+    def _on_log(self, entry: dict[str, Any]) -> None:
+        self.events.publish("log", **entry)
+
+    def _register_builtin_commands(self) -> None:
+        async def status(task_limit: int = 200, peer_limit: int = 1000) -> dict[str, Any]:
+            return self.status(task_limit=task_limit, peer_limit=peer_limit)
+
+        async def stop() -> dict[str, Any]:
+            asyncio.get_running_loop().call_soon(self.request_stop)
+            return {"stopping": True}
+
+        async def pause() -> dict[str, Any]:
+            self.extra_status["accepting"] = False
+            self.events.publish("node.accepting", accepting=False)
+            log.info("accepting paused")
+            return {"accepting": False}
+
+        async def resume() -> dict[str, Any]:
+            self.extra_status["accepting"] = True
+            self.events.publish("node.accepting", accepting=True)
+            log.info("accepting resumed")
+            return {"accepting": True}
+
+        async def logs(lines: int = 50) -> dict[str, Any]:
+            return {"lines": list(self.recent_logs.records)[-int(lines):]}
+
+        async def reload_config() -> dict[str, Any]:
+            from oarn_tui.config import ConfigError, load_config
+
+            try:
+                new_config = load_config(self.home, self.config.node.profile)
+            except ConfigError as exc:
+                raise CommandError(str(exc)) from None
+            return self.apply_config(new_config)
+
+        async def task(task_id: str) -> dict[str, Any]:
+            record = self.ledger.get(task_id)
+            if record is None:
+                raise CommandError(f"no task {task_id} in this node's ledger")
+            return {**record.to_dict(),
+                    "timeline": [{"stage": e.stage, "ts": e.ts, "note": e.note,
+                                  "tx_hash": e.tx_hash} for e in self.ledger.timeline(task_id)]}
+
+        for name, handler in {"status": status, "stop": stop, "pause": pause, "resume": resume,
+                              "logs": logs, "config.reload": reload_config,
+                              "task.get": task}.items():
+            self.commands.register(name, handler)

@@ -1,0 +1,189 @@
+"""Immutable node snapshots: the typed view of `status --json` that every front end reads.
+
+The runtime builds the status document (a plain dict, the documented JSON schema) and wraps it
+in `NodeSnapshot`; a front end attached over the control API parses the same JSON with
+`NodeSnapshot.from_dict`, so embedded and remote dashboards see exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from oarn_tui.runtime.ledger import TaskRecord
+from oarn_tui.runtime.peerbook import PeerInfo
+
+
+def _wei(value: Any) -> int:
+    if isinstance(value, Mapping):
+        value = value.get("wei", 0)
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class WalletView:
+    address: str = ""
+    state: str = "missing"
+    unlock: str = "none"
+    balances_wei: Mapping[str, int] = field(default_factory=dict)
+    pending_rewards_wei: int = 0
+    earned_wei: int = 0
+
+
+@dataclass(frozen=True)
+class ChainView:
+    state: str = "disabled"
+    chain_id: int | None = None
+    block: int | None = None
+    rpc_url: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class GpuView:
+    index: int
+    name: str
+    utilization_pct: float | None
+    memory_used_mb: float | None
+    memory_total_mb: float | None
+    temperature_c: float | None
+    power_w: float | None
+    power_limit_w: float | None = None
+
+
+@dataclass(frozen=True)
+class TelemetryView:
+    cpu_percent: float | None = None
+    ram_used_mb: float | None = None
+    ram_total_mb: float | None = None
+    gpus: tuple[GpuView, ...] = ()
+    history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    gpu_hint: str = ""
+
+
+@dataclass(frozen=True)
+class EarningView:
+    task_id: str
+    amount_wei: int
+    tx_hash: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    """Everything a front end shows, at one instant. Build new ones; never mutate."""
+
+    raw: Mapping[str, Any]
+    version: str
+    profile: str
+    home: str
+    node_name: str
+    uptime_s: float
+    peer_id: str
+    listen_addrs: tuple[str, ...]
+    topics: tuple[str, ...]
+    network_state: str
+    reachable: str
+    accepting: bool
+    wallet: WalletView
+    chain: ChainView
+    telemetry: TelemetryView
+    services: tuple[ServiceState, ...]
+    task_counts: Mapping[str, int]
+    tasks: tuple[TaskRecord, ...]
+    peers: tuple[PeerInfo, ...]
+    earnings: tuple[EarningView, ...]
+    attached: bool = False
+
+    @property
+    def short_peer_id(self) -> str:
+        pid = self.peer_id
+        return f"{pid[:6]}…{pid[-6:]}" if len(pid) > 14 else pid
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.raw)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, attached: bool = False) -> NodeSnapshot:
+        wallet = data.get("wallet") or {}
+        chain = data.get("chain") or {}
+        network = data.get("network") or {}
+        telemetry = data.get("telemetry") or {}
+        gpus = tuple(
+            GpuView(index=int(g.get("index", i)), name=str(g.get("name", "GPU")),
+                    utilization_pct=g.get("utilization_pct"),
+                    memory_used_mb=g.get("memory_used_mb"),
+                    memory_total_mb=g.get("memory_total_mb"),
+                    temperature_c=g.get("temperature_c"), power_w=g.get("power_w"),
+                    power_limit_w=g.get("power_limit_w"))
+            for i, g in enumerate(telemetry.get("gpus") or ()))
+        tasks = tuple(
+            TaskRecord(task_id=str(t["task_id"]), stage=str(t.get("stage", "")),
+                       role=str(t.get("role", "worker")), model=str(t.get("model", "")),
+                       model_cid=str(t.get("model_cid", "")),
+                       input_cid=str(t.get("input_cid", "")),
+                       result_cid=str(t.get("result_cid", "")),
+                       result_hash=str(t.get("result_hash", "")),
+                       progress=float(t.get("progress", 0.0)),
+                       reward_wei=_wei(t.get("reward")),
+                       failure_reason=str(t.get("failure_reason", "")),
+                       created_at=float(t.get("created_at", 0.0)),
+                       updated_at=float(t.get("updated_at", 0.0)),
+                       details=dict(t.get("details") or {}))
+            for t in data.get("task_list") or ())
+        peers = tuple(
+            PeerInfo(peer_id=str(p["peer_id"]), address=str(p.get("address", "")),
+                     latency_ms=p.get("latency_ms"), score=float(p.get("score", 0.0)),
+                     capabilities=dict(p.get("capabilities") or {}),
+                     connected=bool(p.get("connected", True)), account=str(p.get("account", "")),
+                     last_seen=float(p.get("last_seen", 0.0)))
+            for p in data.get("peer_list") or ())
+        return cls(
+            raw=data,
+            version=str(data.get("version", "")),
+            profile=str(data.get("profile", "")),
+            home=str(data.get("home", "")),
+            node_name=str(data.get("node_name", "")),
+            uptime_s=float(data.get("uptime_s", 0.0)),
+            peer_id=str(data.get("peer_id") or ""),
+            listen_addrs=tuple(data.get("listen_addrs") or ()),
+            topics=tuple(data.get("topics") or ()),
+            network_state=str(network.get("state", "stopped")),
+            reachable=str(network.get("reachable", "unknown")),
+            accepting=bool(data.get("accepting", True)),
+            wallet=WalletView(
+                address=str(wallet.get("address") or ""), state=str(wallet.get("state", "missing")),
+                unlock=str(wallet.get("unlock", "none")),
+                balances_wei={k: _wei(v) for k, v in (wallet.get("balances") or {}).items()},
+                pending_rewards_wei=_wei(wallet.get("pending_rewards")),
+                earned_wei=_wei(wallet.get("earned"))),
+            chain=ChainView(state=str(chain.get("state", "disabled")),
+                            chain_id=chain.get("chain_id"), block=chain.get("block"),
+                            rpc_url=str(chain.get("rpc_url") or ""),
+                            reason=str(chain.get("reason") or "")),
+            telemetry=TelemetryView(
+                cpu_percent=telemetry.get("cpu_percent"), ram_used_mb=telemetry.get("ram_used_mb"),
+                ram_total_mb=telemetry.get("ram_total_mb"), gpus=gpus,
+                history={k: tuple(v) for k, v in (telemetry.get("history") or {}).items()},
+                gpu_hint=str(telemetry.get("gpu_hint") or "")),
+            services=tuple(ServiceState(name, str(s.get("state", "")), str(s.get("reason", "")))
+                           for name, s in sorted((data.get("services") or {}).items())),
+            task_counts=dict(data.get("tasks") or {}),
+            tasks=tasks,
+            peers=peers,
+            earnings=tuple(EarningView(str(e["task_id"]), _wei(e.get("amount")),
+                                       str(e.get("tx_hash", "")), float(e.get("ts", 0.0)))
+                           for e in data.get("earnings") or ()),
+            attached=attached,
+        )
