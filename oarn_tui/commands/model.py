@@ -1,0 +1,150 @@
+"""`oarn model add|pull|list|info|remove`: the node's model store (files by CID, pinned)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
+
+
+def _open_models(app: AppContext) -> Any:
+    from oarn_tui.storage.service import open_storage
+
+    return open_storage(app.config())
+
+
+def _size(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{value} B"
+
+
+def _describe(manifest: dict[str, Any]) -> str:
+    lines = [f"{key}: {manifest[key]}" for key in
+             ("name", "cid", "size", "sha256", "format", "path", "pinned") if key in manifest]
+    extra = sorted(set(manifest) - {"name", "cid", "size", "sha256", "format", "path",
+                                    "pinned", "file", "added_at"})
+    lines += [f"{key}: {manifest[key]}" for key in extra]
+    return "\n".join(lines)
+
+
+@click.group("model")
+def model() -> None:
+    """Models in the local store: add, pull, list, inspect, remove."""
+
+
+@model.command("add")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--name", help="Name to refer to the model by (default: the file name's stem).")
+@json_option
+@pass_app
+def add(app: AppContext, file: Path, name: str | None, as_json: bool) -> None:
+    """Import FILE into the block store, pin it and print its CID."""
+    from oarn_tui.storage.models import ModelError
+
+    if not file.is_file():
+        raise UserError(f"{file} is not a readable file")
+    storage = _open_models(app)
+    try:
+        manifest = storage.models.add(file, name)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        storage.close()
+    emit(manifest, as_json, manifest["cid"])
+
+
+@model.command("list")
+@json_option
+@pass_app
+def list_models(app: AppContext, as_json: bool) -> None:
+    """Models in the store."""
+    storage = _open_models(app)
+    try:
+        models = storage.models.list()
+    finally:
+        storage.close()
+
+    def human(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "no models yet; add one with `oarn model add FILE`"
+        return "\n".join(f"{row['name']:<24} {row['format']:<12} {_size(row['size']):>10}  "
+                         f"{row['cid']}" for row in rows)
+
+    emit({"models": models}, as_json, lambda data: human(data["models"]))
+
+
+@model.command("info")
+@click.argument("model_ref", metavar="NAME|CID")
+@json_option
+@pass_app
+def info(app: AppContext, model_ref: str, as_json: bool) -> None:
+    """The manifest of one model."""
+    from oarn_tui.storage.models import ModelError
+
+    storage = _open_models(app)
+    try:
+        manifest = storage.models.find(model_ref)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        storage.close()
+    emit(manifest, as_json, _describe)
+
+
+@model.command("remove")
+@click.argument("model_ref", metavar="NAME|CID")
+@json_option
+@pass_app
+def remove(app: AppContext, model_ref: str, as_json: bool) -> None:
+    """Unpin a model, delete its file and collect its blocks."""
+    from oarn_tui.storage.models import ModelError
+
+    storage = _open_models(app)
+    try:
+        result = storage.models.remove(model_ref)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        storage.close()
+    emit(result, as_json, f"removed {result['name']} ({result['cid']}), "
+                          f"freed {_size(result['freed_bytes'])}")
+
+
+@model.command("pull")
+@click.argument("cid")
+@click.option("--name", help="Name to store the model under (default: the CID).")
+@json_option
+@pass_app
+def pull(app: AppContext, cid: str, name: str | None, as_json: bool) -> None:
+    """Fetch a model by CID from the network (through a running node), verify and pin it.
+
+    When every block is already in the local store, the model is registered from it directly.
+    """
+    from oarn_tui.storage.cid import CID, CIDError
+    from oarn_tui.storage.fetch import StoreFetcher
+    from oarn_tui.storage.models import ModelError
+
+    try:
+        root = CID.parse(cid)
+    except CIDError as exc:
+        raise UserError(str(exc)) from None
+    storage = _open_models(app)
+    try:
+        if not storage.blocks.dag_complete(root):
+            raise UserError(f"pulling {root} needs a running node to fetch it over the network: "
+                            "start one with `oarn start`, then retry")
+        import asyncio
+
+        manifest = asyncio.run(storage.models.pull(root, StoreFetcher(storage.blocks), name))
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        storage.close()
+    emit(manifest, as_json, manifest["cid"])

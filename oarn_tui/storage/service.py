@@ -1,0 +1,186 @@
+"""Opening the storage layer from a config, and the runtime's `storage` service.
+
+`open_storage(config)` builds the Blockstore (always local: bitswap serves from it), the
+`ContentStore` for `storage.backend` and the ModelStore. `StorageService` owns them inside the
+runtime, sweeps expired pins / enforces the cache limit periodically, offers the retention helpers
+(executor results, requester inputs) and registers the `storage.*` and `model.*` commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from oarn_tui.config import NodeConfig
+from oarn_tui.storage.blockstore import Blockstore
+from oarn_tui.storage.cid import CID, as_cid
+from oarn_tui.storage.content import ContentStore, LocalContentStore
+from oarn_tui.storage.fetch import BlockFetcher
+from oarn_tui.storage.models import ModelStore
+
+BYTES_PER_GB = 10**9
+RESULT_REASON = "result"
+SWEEP_INTERVAL_S = 60.0
+
+
+def task_input_reason(task_id: str | int) -> str:
+    return f"task-input:{task_id}"
+
+
+@dataclass
+class Storage:
+    blocks: Blockstore
+    local: LocalContentStore
+    content: ContentStore
+    models: ModelStore
+
+    def close(self) -> None:
+        self.blocks.close()
+
+
+def open_storage(config: NodeConfig, **blockstore_options: Any) -> Storage:
+    blocks = Blockstore(config.path(config.storage.blocks_path),
+                        max_bytes=int(config.storage.max_cache_size_gb * BYTES_PER_GB),
+                        **blockstore_options)
+    local = LocalContentStore(blocks)
+    content: ContentStore = local
+    if config.storage.backend == "kubo":
+        from oarn_tui.storage.kubo import KuboContentStore
+
+        content = KuboContentStore(config.storage.kubo_api_url,
+                                   config.path(config.storage.blocks_path) / "kubo-pins.json")
+    models = ModelStore(config.path(config.storage.model_cache_path), local)
+    return Storage(blocks, local, content, models)
+
+
+class StorageService:
+    """Runtime service `storage`; the p2p service calls `set_fetcher` once bitswap runs."""
+
+    name = "storage"
+    depends_on: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.storage: Storage | None = None
+        self.fetcher: BlockFetcher | None = None
+        self.result_retention_s = 24 * 3600.0
+        self._sweeper: asyncio.Task[None] | None = None
+        self._state = "stopped"
+        self._reason = ""
+        self._runtime: Any = None
+
+    async def start(self, runtime: Any) -> None:
+        self._runtime = runtime
+        config: NodeConfig = runtime.config
+        loop = asyncio.get_running_loop()
+
+        def corrupt(cid: CID) -> None:
+            loop.call_soon_threadsafe(lambda: runtime.events.publish(
+                "storage.corrupt_block", cid=str(cid)))
+
+        self.storage = await asyncio.to_thread(open_storage, config, on_corrupt=corrupt)
+        self.result_retention_s = config.storage.result_retention_h * 3600.0
+        for name, handler in (("storage.stat", self.stat), ("storage.gc", self.gc),
+                              ("model.list", self.model_list), ("model.info", self.model_info),
+                              ("model.add", self.model_add), ("model.remove", self.model_remove),
+                              ("model.pull", self.model_pull)):
+            runtime.commands.register(name, handler)
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+        self._state, self._reason = "running", ""
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self.storage is not None:
+            self.storage.close()
+        self._state, self._reason = "stopped", ""
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"state": self._state, "reason": self._reason}
+        if self.storage is not None and self._state == "running":
+            data.update(self.storage.local.stat_sync())
+            data["backend"] = getattr(self.storage.content, "backend", "local")
+        return data
+
+    def set_fetcher(self, fetcher: BlockFetcher | None) -> None:
+        self.fetcher = fetcher
+
+    def _require(self) -> Storage:
+        if self.storage is None:
+            raise RuntimeError("storage service is not started")
+        return self.storage
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            await self.sweep()
+
+    async def sweep(self) -> dict[str, int]:
+        """Drop expired pins and shrink the cache to its limit."""
+        blocks = self._require().blocks
+        report = await asyncio.to_thread(blocks.collect_garbage, blocks.max_bytes)
+        return report.to_dict()
+
+    # -- retention --------------------------------------------------------------------------
+
+    async def pin_result(self, cid: CID | str) -> float:
+        """Executor side: keep a result until fetched or `storage.result_retention_h` passes."""
+        expires_at = time.time() + self.result_retention_s
+        await self._require().content.pin(as_cid(cid), RESULT_REASON, expires_at)
+        return expires_at
+
+    async def release_result(self, cid: CID | str) -> bool:
+        return await self._require().content.unpin(as_cid(cid), RESULT_REASON)
+
+    async def pin_task_input(self, cid: CID | str, task_id: str | int) -> None:
+        """Requester side: keep a task's input pinned until the task is finalized."""
+        await self._require().content.pin(as_cid(cid), task_input_reason(task_id))
+
+    async def release_task_input(self, cid: CID | str, task_id: str | int) -> bool:
+        return await self._require().content.unpin(as_cid(cid), task_input_reason(task_id))
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def stat(self) -> dict[str, Any]:
+        return dict(await self._require().content.stat())
+
+    async def gc(self) -> dict[str, int]:
+        return await self._require().content.gc()
+
+    async def model_list(self) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._require().models.list)
+
+    async def model_info(self, model: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._require().models.find, model)
+
+    async def model_add(self, path: str, model_name: str | None = None) -> dict[str, Any]:
+        from pathlib import Path
+
+        return await asyncio.to_thread(self._require().models.add, Path(path), model_name)
+
+    async def model_remove(self, model: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._require().models.remove, model)
+
+    async def model_pull(self, cid: str, model_name: str | None = None) -> dict[str, Any]:
+        """Fetch a model through bitswap, publishing `storage.fetch_progress` events."""
+        storage = self._require()
+        if self.fetcher is None:
+            raise RuntimeError("pulling needs the p2p service (bitswap), which is not running")
+        runtime = self._runtime
+
+        def progress(done: int, total: int) -> None:
+            runtime.events.publish("storage.fetch_progress", cid=cid, done=done, total=total)
+
+        root = CID.parse(cid)
+        exchange_fetch = getattr(self.fetcher, "fetch", None)
+        storage.blocks.pin(root, "pull-in-progress")
+        try:
+            if callable(exchange_fetch):  # the bitswap exchange finds providers first
+                await exchange_fetch(root, progress=progress)
+            return await storage.models.pull(root, self.fetcher, model_name, progress=progress)
+        finally:
+            storage.blocks.unpin(root, "pull-in-progress")
