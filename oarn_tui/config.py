@@ -261,6 +261,7 @@ PROFILE_PRESETS: dict[str, dict[str, Any]] = {
               "blockchain.discovery_method": "manual", "network.discovery.method": "manual",
               "network.listen_host": "127.0.0.1"},
     "devnet": {"blockchain.chain_id": 31337, "blockchain.discovery_method": "registry",
+               "blockchain.confirmations": 0,
                "network.discovery.method": "registry", "network.listen_host": "127.0.0.1"},
     "arbitrum-sepolia": {"blockchain.chain_id": 421614, "blockchain.discovery_method": "auto",
                          "network.discovery.method": "auto"},

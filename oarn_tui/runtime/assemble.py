@@ -11,7 +11,10 @@ def build_runtime(config: NodeConfig, *, passphrase: bytearray | None = None,
                   unlock_source: str = "none", log_to_file: bool = True) -> NodeRuntime:
     """A runtime with its services added (not started). `passphrase` unlocks the wallet."""
     from oarn_tui.runtime.metrics import MetricsService
+    from oarn_tui.wallet.service import WalletService
 
     runtime = NodeRuntime(config, log_to_file=log_to_file)
+    secret = bytes(passphrase).decode("utf-8") if passphrase is not None else None
+    runtime.add_service(WalletService(passphrase=secret, unlock_method=unlock_source))
     runtime.add_service(MetricsService())
     return runtime

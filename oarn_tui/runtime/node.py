@@ -207,7 +207,8 @@ class NodeRuntime:
                 status = service.status()
             except Exception as exc:
                 status = {"state": "failed", "reason": f"status error: {exc}"}
-            states[name] = {"state": str(status.get("state", "running")),
+            state = status.get("service_state", status.get("state", "running"))
+            states[name] = {"state": str(state),
                             "reason": str(status.get("reason", ""))}
         return states
 

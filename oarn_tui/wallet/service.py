@@ -1,0 +1,144 @@
+"""`WalletService`: the wallet inside the node runtime (name "wallet", no dependencies).
+
+Wallet states: `missing` (no vault), `locked` (vault present, not opened — no passphrase source,
+a wrong one, or a damaged vault; `reason` says which), `unlocked`. A missing or locked wallet never
+stops the node: the service reports `service_state` "degraded" and the node does what it can
+without keys. The daemon unlocks *before* forking (prompt, keyring or password file) and passes
+either the `UnlockedWallet` or the passphrase; without either the service tries the headless
+sources itself (password file variable, systemd credential, keyring).
+
+Other services read `runtime.services["wallet"].unlocked` (an `UnlockedWallet` or None) or
+`.signer`. Events: `wallet.state` with `state`, `address`, `unlock`. Commands: `wallet.status`,
+`wallet.lock`. `contribute_status(doc)` fills `status --json`'s `wallet` block (and `peer_id`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from oarn_tui.wallet.errors import VaultMissing, WalletError
+from oarn_tui.wallet.signer import LocalSigner
+from oarn_tui.wallet.unlock import UnlockedWallet, open_wallet, unlock_vault_path, vault_path_of
+from oarn_tui.wallet.vault import read_vault
+
+log = logging.getLogger(__name__)
+
+
+class WalletService:
+    """Holds the unlocked wallet for the runtime; degraded, never dead, without one."""
+
+    name = "wallet"
+    depends_on: tuple[str, ...] = ()
+
+    def __init__(self, *, unlocked: UnlockedWallet | None = None,
+                 passphrase: str | bytes | bytearray | None = None,
+                 unlock_method: str = "prompt", password_file: Path | None = None,
+                 use_keyring: bool = True, env: Mapping[str, str] | None = None) -> None:
+        """`passphrase` is copied at once (the caller may zero its buffer right after)."""
+        self._unlocked = unlocked
+        if isinstance(passphrase, bytes | bytearray):
+            passphrase = bytes(passphrase).decode("utf-8")
+        self._passphrase = passphrase
+        self._unlock_method = unlock_method
+        self._password_file = password_file
+        self._use_keyring = use_keyring
+        self._env = env
+        self._state = "locked"
+        self._reason = "not started"
+        self._address: str | None = None
+        self._peer_id: str | None = None
+        self._runtime: Any = None
+
+    @property
+    def unlocked(self) -> UnlockedWallet | None:
+        wallet = self._unlocked
+        return wallet if wallet is not None and not wallet.closed else None
+
+    @property
+    def signer(self) -> LocalSigner | None:
+        wallet = self.unlocked
+        return wallet.signer if wallet is not None else None
+
+    async def start(self, runtime: Any) -> None:
+        self._runtime = runtime
+        await self.open(vault_path_of(runtime.config))
+        register = getattr(getattr(runtime, "commands", None), "register", None)
+        if register is not None:
+            register("wallet.status", self._status_command)
+            register("wallet.lock", self._lock_command)
+
+    async def open(self, vault_path: Path) -> None:
+        """Move to missing/locked/unlocked for `vault_path`; never raises for user problems."""
+        passphrase, self._passphrase = self._passphrase, None
+        try:
+            public = read_vault(vault_path).public
+            self._address, self._peer_id = public.get("address"), public.get("peer_id")
+            if self._unlocked is None:
+                self._unlocked = await asyncio.to_thread(self._unlock, vault_path, passphrase)
+        except VaultMissing:
+            self._set("missing", f"no wallet vault at {vault_path}; run `oarn wallet create`")
+            return
+        except WalletError as exc:
+            self._set("locked", str(exc))
+            return
+        self._address = self._unlocked.address
+        self._set("unlocked", "")
+
+    def _unlock(self, vault_path: Path, passphrase: str | None) -> UnlockedWallet:
+        if passphrase is not None:
+            return open_wallet(vault_path, passphrase, self._unlock_method)
+        return unlock_vault_path(vault_path, self._password_file, interactive=False,
+                                 use_keyring=self._use_keyring, env=self._env)
+
+    def _set(self, state: str, reason: str) -> None:
+        self._state, self._reason = state, reason
+        if state != "unlocked":
+            log.warning("wallet %s: %s", state, reason)
+        events = getattr(self._runtime, "events", None)
+        if events is not None:
+            events.publish("wallet.state", state=state, address=self._address,
+                           unlock=self._method())
+
+    def _method(self) -> str:
+        wallet = self.unlocked
+        return wallet.unlock_method if wallet is not None else "none"
+
+    async def stop(self) -> None:
+        self.lock()
+
+    def lock(self) -> None:
+        """Drop the keys (the vault stays on disk)."""
+        if self._unlocked is not None:
+            self._unlocked.close()
+            self._unlocked = None
+        if self._state == "unlocked":
+            self._set("locked", "locked by request")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self._state,
+            "service_state": "running" if self._state == "unlocked" else "degraded",
+            "reason": self._reason,
+            "address": self._address,
+            "peer_id": self._peer_id,
+            "unlock": self._method(),
+        }
+
+    def contribute_status(self, doc: dict[str, Any]) -> None:
+        """Fill the runtime's `status --json` document: `wallet {address, state, unlock}`."""
+        status = self.status()
+        wallet = doc.setdefault("wallet", {})
+        wallet.update({key: status[key] for key in ("address", "state", "unlock", "reason")})
+        if not doc.get("peer_id") and status["peer_id"]:
+            doc["peer_id"] = status["peer_id"]
+
+    async def _status_command(self, **_params: Any) -> dict[str, Any]:
+        return self.status()
+
+    async def _lock_command(self, **_params: Any) -> dict[str, Any]:
+        self.lock()
+        return self.status()

@@ -1,0 +1,315 @@
+"""The vault: one file holding both keys, encrypted with AES-256-GCM under an Argon2id key.
+
+File layout (format version 1), all integers big-endian::
+
+    magic         10 bytes  b"OARNVAULT\\x00"
+    version        2 bytes  1
+    header_len     4 bytes  length of the header that follows
+    header         JSON (UTF-8, sorted keys): cipher, kdf {name, time_cost, memory_kib,
+                   parallelism, salt}, nonce, public {address, peer_id, origin, created_at}
+    ciphertext     AES-256-GCM(payload JSON) with its 16-byte tag
+    checksum      32 bytes  SHA-256 of everything before it
+
+Everything before the ciphertext (magic, version, length and header) is the GCM associated data,
+so changing a KDF parameter, the salt, the nonce or the public fields makes decryption fail. The
+SHA-256 trailer lets any command spot a damaged file without the passphrase and tell damage apart
+from a wrong passphrase (an attacker can recompute it, which GCM then catches). The payload holds
+the Ethereum private key, the 32-byte Ed25519 seed of the libp2p identity, whether both came from
+a mnemonic, and metadata (derivation paths, origin). The mnemonic itself is never stored.
+
+Argon2id lower bounds (enforced on write *and* read): time_cost >= 2, memory >= 19 MiB,
+parallelism >= 1 (OWASP's minimum); default t=3, m=64 MiB, p=4.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oarn_tui.fsutil import atomic_write_bytes
+from oarn_tui.wallet.errors import (
+    VaultCorrupt,
+    VaultExists,
+    VaultMissing,
+    WeakKdfParams,
+    WrongPassphrase,
+)
+
+MAGIC = b"OARNVAULT\x00"
+FORMAT_VERSION = 1
+PREFIX = struct.Struct(">HI")
+CHECKSUM_LEN = 32
+NONCE_LEN = 12
+SALT_LEN = 16
+KEY_LEN = 32
+MAX_HEADER_LEN = 64 * 1024
+MAX_VAULT_LEN = 1024 * 1024
+
+MIN_TIME_COST = 2
+MIN_MEMORY_KIB = 19 * 1024
+MIN_PARALLELISM = 1
+MAX_TIME_COST = 64
+MAX_MEMORY_KIB = 4 * 1024 * 1024
+MAX_PARALLELISM = 64
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id cost parameters; `check()` enforces the lower (and sanity upper) bounds."""
+
+    time_cost: int = 3
+    memory_kib: int = 64 * 1024
+    parallelism: int = 4
+
+    @classmethod
+    def minimum(cls) -> KdfParams:
+        """The weakest parameters accepted (t=2, m=19 MiB, p=1): for tests and tiny devices."""
+        return cls(MIN_TIME_COST, MIN_MEMORY_KIB, MIN_PARALLELISM)
+
+    def check(self) -> KdfParams:
+        if not all(isinstance(v, int) and not isinstance(v, bool)
+                   for v in (self.time_cost, self.memory_kib, self.parallelism)):
+            raise WeakKdfParams("Argon2id parameters must be whole numbers")
+        if self.time_cost < MIN_TIME_COST:
+            raise WeakKdfParams(f"Argon2id time cost {self.time_cost} is below the minimum "
+                                f"{MIN_TIME_COST}")
+        if self.memory_kib < MIN_MEMORY_KIB:
+            raise WeakKdfParams(f"Argon2id memory {self.memory_kib} KiB is below the minimum "
+                                f"{MIN_MEMORY_KIB} KiB (19 MiB)")
+        if self.parallelism < MIN_PARALLELISM:
+            raise WeakKdfParams(f"Argon2id parallelism {self.parallelism} is below the minimum "
+                                f"{MIN_PARALLELISM}")
+        if (self.time_cost > MAX_TIME_COST or self.memory_kib > MAX_MEMORY_KIB
+                or self.parallelism > MAX_PARALLELISM):
+            raise WeakKdfParams("Argon2id parameters are unreasonably high (max t=64, m=4 GiB, "
+                                "p=64)")
+        return self
+
+    def as_dict(self) -> dict[str, int]:
+        return {"time_cost": self.time_cost, "memory_kib": self.memory_kib,
+                "parallelism": self.parallelism}
+
+
+def derive_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    """The 32-byte AES key: Argon2id(passphrase, salt) with `params`."""
+    from argon2.low_level import Type, hash_secret_raw
+
+    params.check()
+    return hash_secret_raw(secret=passphrase.encode("utf-8"), salt=salt,
+                           time_cost=params.time_cost, memory_cost=params.memory_kib,
+                           parallelism=params.parallelism, hash_len=KEY_LEN, type=Type.ID)
+
+
+@dataclass
+class VaultPayload:
+    """The decrypted secrets. `wipe()` overwrites the key buffers; `repr` never shows them."""
+
+    eth_private_key: bytearray
+    node_seed: bytearray
+    from_mnemonic: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({
+            "version": 1,
+            "eth_private_key": bytes(self.eth_private_key).hex(),
+            "node_seed": bytes(self.node_seed).hex(),
+            "from_mnemonic": self.from_mnemonic,
+            "metadata": self.metadata,
+        }, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray) -> VaultPayload:
+        try:
+            doc = json.loads(bytes(data))
+            eth_key = bytearray.fromhex(doc["eth_private_key"])
+            node_seed = bytearray.fromhex(doc["node_seed"])
+            from_mnemonic = bool(doc["from_mnemonic"])
+            metadata = dict(doc.get("metadata") or {})
+        except (ValueError, KeyError, TypeError):
+            raise VaultCorrupt("vault payload is malformed") from None
+        if len(eth_key) != 32 or len(node_seed) != 32:
+            raise VaultCorrupt("vault payload has keys of the wrong length")
+        return cls(eth_key, node_seed, from_mnemonic, metadata)
+
+    def wipe(self) -> None:
+        _zero(self.eth_private_key)
+        _zero(self.node_seed)
+
+    def __repr__(self) -> str:
+        return f"VaultPayload(from_mnemonic={self.from_mnemonic}, <keys hidden>)"
+
+
+@dataclass(frozen=True)
+class VaultFile:
+    """A parsed, checksum-verified vault file (still encrypted)."""
+
+    version: int
+    header: dict[str, Any]
+    kdf: KdfParams
+    salt: bytes
+    nonce: bytes
+    associated_data: bytes
+    ciphertext: bytes
+
+    @property
+    def public(self) -> dict[str, Any]:
+        """Public metadata (address, peer_id, origin, created_at): readable without unlocking."""
+        return dict(self.header.get("public") or {})
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: Any, length: int, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(str(text), validate=True)
+    except (binascii.Error, ValueError):
+        raise VaultCorrupt(f"vault header field {name} is not valid base64") from None
+    if len(raw) != length:
+        raise VaultCorrupt(f"vault header field {name} has the wrong length")
+    return raw
+
+
+def seal(payload: VaultPayload, passphrase: str, public: dict[str, Any],
+         kdf: KdfParams | None = None) -> bytes:
+    """Encrypt `payload` into the bytes of a new vault file (fresh salt and nonce)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    kdf = (kdf or KdfParams()).check()
+    salt, nonce = os.urandom(SALT_LEN), os.urandom(NONCE_LEN)
+    header = {
+        "cipher": "aes-256-gcm",
+        "kdf": {"name": "argon2id", **kdf.as_dict(), "salt": _b64(salt)},
+        "nonce": _b64(nonce),
+        "public": public,
+    }
+    header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    aad = MAGIC + PREFIX.pack(FORMAT_VERSION, len(header_bytes)) + header_bytes
+    key = bytearray(derive_key(passphrase, salt, kdf))
+    plaintext = bytearray(payload.to_bytes())
+    try:
+        ciphertext = AESGCM(bytes(key)).encrypt(nonce, bytes(plaintext), aad)
+    finally:
+        _zero(key)
+        _zero(plaintext)
+    body = aad + ciphertext
+    return body + hashlib.sha256(body).digest()
+
+
+def parse(data: bytes) -> VaultFile:
+    """Check the structure and checksum of vault bytes; raise `VaultCorrupt` on any damage."""
+    if len(data) > MAX_VAULT_LEN:
+        raise VaultCorrupt("vault file is too large to be an OARN vault")
+    fixed = len(MAGIC) + PREFIX.size
+    if len(data) < fixed + CHECKSUM_LEN + 16 or not data.startswith(MAGIC):
+        raise VaultCorrupt("not an OARN vault file (bad magic or truncated)")
+    body, checksum = data[:-CHECKSUM_LEN], data[-CHECKSUM_LEN:]
+    if hashlib.sha256(body).digest() != checksum:
+        raise VaultCorrupt("vault file is damaged or was modified (checksum mismatch)")
+    version, header_len = PREFIX.unpack_from(data, len(MAGIC))
+    if version != FORMAT_VERSION:
+        raise VaultCorrupt(f"vault format version {version} is not supported by this oarn "
+                           f"(expected {FORMAT_VERSION})")
+    if header_len > MAX_HEADER_LEN or fixed + header_len + 16 > len(body):
+        raise VaultCorrupt("vault header length is out of range")
+    header_bytes = body[fixed:fixed + header_len]
+    try:
+        header = json.loads(header_bytes)
+        kdf_doc = header["kdf"]
+        if header["cipher"] != "aes-256-gcm" or kdf_doc["name"] != "argon2id":
+            raise VaultCorrupt("vault uses an unsupported cipher or KDF")
+        kdf = KdfParams(kdf_doc["time_cost"], kdf_doc["memory_kib"], kdf_doc["parallelism"])
+        salt = _unb64(kdf_doc["salt"], SALT_LEN, "salt")
+        nonce = _unb64(header["nonce"], NONCE_LEN, "nonce")
+    except (ValueError, KeyError, TypeError):
+        raise VaultCorrupt("vault header is malformed") from None
+    try:
+        kdf.check()
+    except WeakKdfParams as exc:
+        raise VaultCorrupt(f"vault refused: {exc}") from None
+    return VaultFile(version, header, kdf, salt, nonce, body[:fixed + header_len],
+                     body[fixed + header_len:])
+
+
+def open_sealed(vault: VaultFile, passphrase: str) -> VaultPayload:
+    """Decrypt a parsed vault; a wrong passphrase raises `WrongPassphrase`."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key = bytearray(derive_key(passphrase, vault.salt, vault.kdf))
+    try:
+        plaintext = bytearray(AESGCM(bytes(key)).decrypt(vault.nonce, vault.ciphertext,
+                                                          vault.associated_data))
+    except InvalidTag:
+        raise WrongPassphrase("wrong passphrase for the wallet vault") from None
+    finally:
+        _zero(key)
+    try:
+        return VaultPayload.from_bytes(plaintext)
+    finally:
+        _zero(plaintext)
+
+
+def read_vault(path: Path) -> VaultFile:
+    """Read and check the vault at `path` (no passphrase needed)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise VaultMissing(f"no wallet vault at {path}; run `oarn wallet create` or "
+                           "`oarn wallet import`") from None
+    except OSError as exc:
+        raise VaultCorrupt(f"cannot read the wallet vault at {path}: {exc.strerror}") from None
+    try:
+        return parse(data)
+    except VaultCorrupt as exc:
+        raise VaultCorrupt(f"{path}: {exc}; the file was left untouched — restore it from "
+                           "`oarn wallet backup` or re-import your keys") from None
+
+
+def unlock_vault(path: Path, passphrase: str) -> VaultPayload:
+    return open_sealed(read_vault(path), passphrase)
+
+
+def write_vault(path: Path, data: bytes, *, replace: bool = False) -> None:
+    """Atomically write vault bytes with mode 0600; refuse to replace unless `replace`.
+
+    A new vault is placed with a hard link from a fsynced temp file, so two concurrent
+    `create`/`import` runs cannot overwrite each other (the second gets `VaultExists`).
+    """
+    path = Path(path)
+    parse(data)  # never write something we could not read back
+    if replace:
+        atomic_write_bytes(path, data, mode=0o600)
+        return
+    exists = VaultExists(f"a wallet vault already exists at {path}; refusing to overwrite it "
+                         "(back it up and move it away first)")
+    if path.exists():
+        raise exists
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.new")
+    atomic_write_bytes(temp, data, mode=0o600)
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise exists from None
+    except OSError:  # no hard links on this filesystem: fall back to check-then-rename
+        if path.exists():
+            raise exists from None
+        os.replace(temp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+def _zero(buffer: bytearray) -> None:
+    """Overwrite a buffer in place (best effort: Python may hold other copies)."""
+    buffer[:] = bytes(len(buffer))
