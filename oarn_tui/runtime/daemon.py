@@ -27,13 +27,17 @@ log = logging.getLogger("oarn.daemon")
 START_TIMEOUT_S = 60.0
 
 
-def read_password_fd(fd: int) -> bytearray:
-    """Read the passphrase `start` wrote to our inherited pipe, then close it."""
+def read_password_fd(fd: int) -> tuple[bytearray, str]:
+    """Read what `start` wrote to our inherited pipe (`<source>\n<passphrase>`), then close it."""
     chunks = bytearray()
     with os.fdopen(fd, "rb", closefd=True) as pipe:
         while chunk := pipe.read(4096):
             chunks.extend(chunk)
-    return chunks
+    newline = chunks.find(b"\n")
+    source = chunks[:newline].decode("ascii", "replace") if newline >= 0 else "start"
+    passphrase = chunks[newline + 1:]
+    chunks[:] = b"\0" * len(chunks)
+    return passphrase, source
 
 
 def obtain_passphrase(app: AppContext, password_file: Path | None, *,
@@ -64,7 +68,7 @@ def run_daemon(app: AppContext, *, password_file: Path | None = None,
         raise UserError(str(exc)) from None
     try:
         if password_fd is not None:
-            passphrase, source = read_password_fd(password_fd), "start"
+            passphrase, source = read_password_fd(password_fd)
         else:
             passphrase, source = obtain_passphrase(app, password_file,
                                                    interactive=sys.stdin.isatty())
@@ -121,7 +125,7 @@ def start_background(app: AppContext, *, password_file: Path | None = None,
         raise UserError(f"a node is already running on {app.home}"
                         f"{f' (process {pid})' if pid else ''}; stop it with "
                         f"`oarn --home {app.home} stop`")
-    passphrase, _source = obtain_passphrase(app, password_file, interactive=sys.stdin.isatty())
+    passphrase, source = obtain_passphrase(app, password_file, interactive=sys.stdin.isatty())
     log_dir = config.path(config.node.log_path).parent
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     stderr_path = log_dir / "daemon.err"
@@ -141,7 +145,7 @@ def start_background(app: AppContext, *, password_file: Path | None = None,
     if read_fd is not None and write_fd is not None and passphrase is not None:
         os.close(read_fd)
         try:
-            os.write(write_fd, bytes(passphrase))
+            os.write(write_fd, source.encode("ascii", "replace") + b"\n" + bytes(passphrase))
         finally:
             os.close(write_fd)
             passphrase[:] = b"\0" * len(passphrase)
