@@ -1,4 +1,4 @@
-"""OARN node client: terminal dashboard, headless daemon and CLI for the Open AI Research Network."""
+"""OARN node client: terminal dashboard, headless daemon and CLI for the OARN network."""
 
 from __future__ import annotations
 

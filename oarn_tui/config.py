@@ -87,7 +87,7 @@ class NetworkSection:
     listen_host: str = key("0.0.0.0", "Address the libp2p host listens on.")
     listen_port: int = key(0, "TCP port for libp2p; 0 picks a free one.", minimum=0,
                            maximum=65535)
-    enable_quic: bool = key(False, "Also listen on QUIC.", unsupported={True: NOT_YET})
+    enable_quic: bool = key(False, "Also listen on QUIC (UDP, same port number).")
     max_peers: int = key(50, "Connection limit.", minimum=1, maximum=10000)
     discovery: DiscoverySection = field(default_factory=DiscoverySection)
 

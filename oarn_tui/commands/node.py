@@ -30,10 +30,20 @@ def init(app: AppContext, init_profile: str | None, devnet_state: Path | None, n
     path = app.home / CONFIG_FILE
     if path.exists() and not force:
         raise UserError(f"{path} already exists; use --force to overwrite it")
+    joined: dict[str, Any] = {}
+    if devnet_state is not None:
+        from oarn_tui.chain.devnet import DevnetError, read_description, running_pid
+
+        try:
+            read_description(devnet_state.absolute())
+        except DevnetError as exc:
+            raise UserError(str(exc)) from None
+        if running_pid(devnet_state.absolute()) is None:
+            raise UserError(f"the devnet in {devnet_state} is not running; start it with "
+                            f"`oarn devnet up --state {devnet_state}`")
     private_dir(app.home)
     extra = {"node.name": name} if name else {}
     atomic_write_text(path, render_default_config(profile, extra))
-    joined: dict[str, Any] = {}
     if devnet_state is not None:
         from oarn_tui.chain.devnet import join_devnet
 

@@ -75,7 +75,8 @@ def run_daemon(app: AppContext, *, password_file: Path | None = None,
         if app.verbose:
             handler = logging.StreamHandler(sys.stderr)
             handler.setLevel(logging.DEBUG if app.verbose > 1 else logging.INFO)
-            logging.getLogger("oarn").addHandler(handler)
+            for name in ("oarn", "oarn_tui"):
+                logging.getLogger(name).addHandler(handler)
         return asyncio.run(_serve(config, passphrase, source))
     finally:
         lock.release()

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 LOGGER_NAME = "oarn"
+# Modules log under "oarn.*" or their import path "oarn_tui.*": both go to the node's log.
+LOGGER_NAMES = ("oarn", "oarn_tui")
 log = logging.getLogger(LOGGER_NAME)
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -130,16 +132,30 @@ def setup_logging(log_path: Path, *, level: str = "info", max_mb: int = 10, back
     handlers: list[logging.Handler] = [file_handler]
     if recent is not None:
         handlers.append(recent)
-    for handler in handlers:
-        log.addHandler(handler)
-    log.setLevel(level.upper())
-    log.propagate = False
+    for name in LOGGER_NAMES:
+        logger = logging.getLogger(name)
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level.upper())
+        logger.propagate = False
     return handlers
 
 
+def set_level(level: str) -> None:
+    for name in LOGGER_NAMES:
+        logging.getLogger(name).setLevel(level.upper())
+
+
 def teardown_logging(handlers: list[logging.Handler]) -> None:
+    """Detach the node's handlers and give the loggers back to the host process."""
+    for name in LOGGER_NAMES:
+        logger = logging.getLogger(name)
+        for handler in handlers:
+            logger.removeHandler(handler)
+        if not logger.handlers:
+            logger.propagate = True
+            logger.setLevel(logging.NOTSET)
     for handler in handlers:
-        log.removeHandler(handler)
         handler.close()
 
 

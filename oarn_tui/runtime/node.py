@@ -22,7 +22,7 @@ from oarn_tui.config import NodeConfig, diff_live
 from oarn_tui.runtime.db import open_db
 from oarn_tui.runtime.events import EventBus
 from oarn_tui.runtime.ledger import TaskLedger
-from oarn_tui.runtime.logs import RecentLogs, setup_logging, teardown_logging
+from oarn_tui.runtime.logs import RecentLogs, set_level, setup_logging, teardown_logging
 from oarn_tui.runtime.peerbook import PeerBook
 from oarn_tui.runtime.snapshot import NodeSnapshot
 
@@ -182,7 +182,7 @@ class NodeRuntime:
         live, restart = diff_live(self.config, new_config)
         self.config = new_config
         if "node.log_level" in live:
-            logging.getLogger("oarn").setLevel(new_config.node.log_level.upper())
+            set_level(new_config.node.log_level)
         for service in self.services.values():
             hook = getattr(service, "config_changed", None)
             if hook is not None and live:

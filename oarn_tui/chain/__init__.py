@@ -1,0 +1,1 @@
+"""Chain layer: OARN contract bindings, AsyncWeb3 client, devnet (anvil) and deployment."""

@@ -1,0 +1,19 @@
+"""`oarn hardware [--json]`: what this machine offers — CPU, RAM, disk, GPUs, runtimes."""
+
+from __future__ import annotations
+
+import click
+
+from oarn_tui.cli_support import AppContext, emit, json_option, pass_app
+
+
+@click.command("hardware")
+@json_option
+@pass_app
+def hardware(app: AppContext, as_json: bool) -> None:
+    """Show the capability report that drives task acceptance."""
+    from oarn_tui.hardware.report import capability_report, render_report
+
+    config = app.config()
+    report = capability_report(app.home, config.compute.ollama_url)
+    emit(report, as_json, render_report)

@@ -1,0 +1,228 @@
+"""The worker process: sandbox itself, load one model, then serve tasks for it over a pipe.
+
+Started with the spawn method, so it begins as a fresh interpreter that never held keys. The
+order matters: scrub the environment, open the model file, enter namespaces (no network, home
+hidden), drop capabilities while still single-threaded, import the runtime, cap the address space,
+load the model, cap open files, then serve. Requests and replies
+are frames (JSON header + safetensors payload); nothing from here is ever unpickled by the node.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import time
+from dataclasses import asdict, dataclass
+from multiprocessing import reduction
+from multiprocessing.connection import Connection
+from typing import Any
+
+from oarn_tui.compute import sandbox
+from oarn_tui.compute.engines import GgufEngine, OnnxEngine, TaskError, TorchScriptEngine
+from oarn_tui.compute.framing import decode_frame, encode_frame
+from oarn_tui.compute.tensors import (
+    TensorFormatError,
+    decode_safetensors,
+    encode_canonical,
+    encode_canonical_into,
+)
+
+OPEN_FILES_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs; plain values so it pickles into the spawned process."""
+
+    model_path: str
+    model_format: str  # onnx | torchscript | gguf
+    hide_paths: tuple[str, ...] = ()
+    memory_mb: int = 4096
+    threads: int = 1
+    onnx_optimization: str = "basic"
+    use_cuda: bool = True
+    isolate_network: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _import_runtime(model_format: str) -> None:
+    """Import the runtime before the address-space cap: imports map large libraries."""
+    if model_format == "onnx":
+        import onnxruntime  # noqa: F401
+    elif model_format == "torchscript":
+        import torch  # noqa: F401
+    elif model_format == "gguf":
+        import llama_cpp  # noqa: F401
+
+
+def _load(spec: WorkerSpec, path: str) -> Any:
+    if spec.model_format == "onnx":
+        return OnnxEngine(path, threads=spec.threads, optimization=spec.onnx_optimization,
+                          use_cuda=spec.use_cuda)
+    if spec.model_format == "torchscript":
+        return TorchScriptEngine(path, threads=spec.threads, use_cuda=spec.use_cuda)
+    if spec.model_format == "gguf":
+        return GgufEngine(path, threads=spec.threads)
+    raise TaskError(f"unknown model format {spec.model_format!r}", "model")
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Entry point of the spawned worker."""
+    started = time.perf_counter()
+    sandbox.scrub_environment()
+    try:
+        fd = os.open(spec.model_path, os.O_RDONLY)
+    except OSError as exc:
+        conn.send_bytes(encode_frame({"ok": False, "kind": "model",
+                                      "error": f"cannot open the model: {exc.strerror}"}))
+        return
+    report = sandbox.isolate(list(spec.hide_paths), isolate_network=spec.isolate_network)
+    sandbox.drop_capabilities(report)
+    try:
+        _import_runtime(spec.model_format)
+    except ImportError as exc:
+        conn.send_bytes(encode_frame({"ok": False, "kind": "runtime",
+                                      "error": f"runtime for {spec.model_format} is not "
+                                               f"installed: {exc}"}))
+        return
+    sandbox.limit_memory(report, spec.memory_mb)
+    try:
+        engine = _load(spec, _fd_path(fd, spec.model_path))
+    except TaskError as exc:
+        reason = exc.reason if exc.kind != "memory" else (
+            f"out of memory loading the model under the worker memory limit "
+            f"({spec.memory_mb} MiB) — {exc.reason}")
+        conn.send_bytes(encode_frame({"ok": False, "kind": exc.kind, "error": reason}))
+        return
+    except MemoryError:
+        conn.send_bytes(encode_frame({"ok": False, "kind": "memory",
+                                      "error": "loading the model exceeded the worker memory "
+                                               f"limit ({spec.memory_mb} MiB)"}))
+        return
+    sandbox.limit_open_files(report, OPEN_FILES_LIMIT)
+    report.limits["cpu_seconds_per_task"] = "timeout × threads + 1"
+    conn.send_bytes(encode_frame({
+        "ok": True, "event": "ready", "runtime": engine.runtime,
+        "runtime_version": engine.version, "optimization_level": engine.optimization,
+        "execution_provider": engine.provider, "sandbox": report.to_dict(),
+        "load_ms": round((time.perf_counter() - started) * 1000, 3), "pid": os.getpid()}))
+    _serve(conn, engine, spec, report)
+
+
+def _fd_path(fd: int, path: str) -> str:
+    proc = f"/proc/self/fd/{fd}"
+    return proc if os.path.exists(proc) else path
+
+
+def _serve(conn: Connection, engine: Any, spec: WorkerSpec, report: sandbox.SandboxReport) -> None:
+    shared: mmap.mmap | None = None
+    while True:
+        try:
+            header, payload = decode_frame(conn.recv_bytes())
+        except EOFError:
+            return
+        op = header.get("op")
+        if op == "exit":
+            return
+        if op == "shm":
+            shared = _attach(conn, int(header["size"]))
+            conn.send_bytes(encode_frame({"ok": shared is not None}))
+            continue
+        size = header.get("shm_len")
+        if shared is not None and isinstance(size, int) and 0 < size <= len(shared):
+            payload = memoryview(shared)[:size]
+        sandbox.limit_cpu_for_task(float(header.get("cpu_seconds", 600)))
+        started = time.perf_counter()
+        try:
+            if op == "run":
+                reply, body = _run(engine, payload, shared)
+            elif op == "generate":
+                reply, body = _generate(engine, header, conn)
+            elif op == "probe":
+                reply, body = _probe(header), b""
+            else:
+                raise TaskError(f"unknown operation {op!r}", "protocol")
+        except TaskError as exc:
+            reason = exc.reason
+            if exc.kind == "memory":
+                reason = (f"out of memory: the task needs more than the worker memory limit "
+                          f"({spec.memory_mb} MiB) — {reason}")
+            reply, body = {"ok": False, "kind": exc.kind, "error": reason}, b""
+        except MemoryError:
+            reply, body = {"ok": False, "kind": "memory", "error": "the task exceeded the worker "
+                           f"memory limit ({spec.memory_mb} MiB)"}, b""
+        except Exception as exc:  # an engine bug must fail the task, not kill the worker silently
+            reply, body = {"ok": False, "kind": "runtime",
+                           "error": f"worker error: {type(exc).__name__}: {exc}"}, b""
+        reply["run_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        conn.send_bytes(encode_frame(reply, body))
+
+
+def _attach(conn: Connection, size: int) -> mmap.mmap | None:
+    """Map the memfd the node sends right after the `shm` frame."""
+    try:
+        fd = reduction.recv_handle(conn)
+    except (OSError, EOFError):
+        return None
+    try:
+        return mmap.mmap(fd, size)
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _run(engine: Any, payload: memoryview, shared: mmap.mmap | None
+         ) -> tuple[dict[str, Any], bytes]:
+    if not hasattr(engine, "run"):
+        raise TaskError("this model generates text: send a prompt, not tensors", "input")
+    try:
+        inputs = decode_safetensors(payload, copy=not isinstance(engine, OnnxEngine))
+    except TensorFormatError as exc:
+        raise TaskError(str(exc), "input") from None
+    started = time.perf_counter()
+    outputs = engine.run(inputs)
+    engine_ms = round((time.perf_counter() - started) * 1000, 3)
+    del inputs, payload  # the input views must go before the region is reused for outputs
+    size = encode_canonical_into(outputs, shared) if shared is not None else None
+    if size is not None:
+        return {"ok": True, "engine_ms": engine_ms, "shm_len": size}, b""
+    return {"ok": True, "engine_ms": engine_ms}, encode_canonical(outputs)
+
+
+def _generate(engine: Any, header: dict[str, Any], conn: Connection
+              ) -> tuple[dict[str, Any], bytes]:
+    if not hasattr(engine, "generate"):
+        raise TaskError("this model takes tensors, not a prompt", "input")
+
+    def on_token(piece: str) -> None:
+        conn.send_bytes(encode_frame({"ok": True, "event": "token", "text": piece}))
+
+    text, count = engine.generate(str(header.get("prompt", "")),
+                                  int(header.get("max_tokens", 128)), on_token)
+    return {"ok": True, "tokens": count, "text": text}, b""
+
+
+def _probe(header: dict[str, Any]) -> dict[str, Any]:
+    """What this worker can reach: used to verify the sandbox (`oarn local` and tests)."""
+    import socket
+
+    readable = {}
+    for path in header.get("paths", []):
+        try:
+            with open(path, "rb") as handle:
+                handle.read(1)
+            readable[path] = True
+        except OSError:
+            readable[path] = False
+    connected = None
+    if header.get("connect"):
+        host, port = str(header["connect"]).rsplit(":", 1)
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                connected = True
+        except OSError:
+            connected = False
+    return {"ok": True, "readable": readable, "connected": connected}

@@ -1,0 +1,215 @@
+"""`P2PService`: the p2p node inside the runtime (name "p2p", depends on "wallet").
+
+Identity and account binding come from the unlocked wallet. Without one the service still runs
+with an ephemeral key and reports itself degraded (its gossip carries no account binding, so
+peers that require bindings ignore it). Connected peers are mirrored into `runtime.peers`.
+When the `storage` service runs, bitswap serves its blockstore, the exchange becomes its
+fetcher (`set_fetcher`), and pinned roots are provided in the DHT (Kubo's "pinned" strategy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from oarn_tui.p2p.host import generate_identity
+from oarn_tui.p2p.messages import PROTOCOL_STATUS, AccountBinding
+from oarn_tui.p2p.node import NodeOptions, P2PNode, PrivacyOptions
+
+log = logging.getLogger("oarn.p2p.service")
+PEER_SYNC_INTERVAL_S = 2.0
+REPROVIDE_INTERVAL_S = 60.0
+
+
+def known_peers_path(config: Any) -> Path:
+    """Where the known-peers file of a home lives (next to the state database)."""
+    return Path(config.path(config.node.state_path)).parent / "known_peers.json"
+
+
+def node_options(config: Any, bootstrap: list[str] | None = None) -> NodeOptions:
+    """NodeOptions from a NodeConfig's `[network]` and `[privacy]` sections."""
+    network, privacy = config.network, config.privacy
+    return NodeOptions(
+        listen_host=network.listen_host,
+        listen_port=network.listen_port,
+        enable_quic=network.enable_quic,
+        max_peers=network.max_peers,
+        bootstrap=list(network.discovery.manual_nodes) + list(bootstrap or []),
+        known_peers_path=known_peers_path(config),
+        enable_dht=network.discovery.dht,
+        mdns=network.discovery.mdns,
+        privacy=PrivacyOptions(
+            padding_enabled=privacy.padding_enabled,
+            padding_bucket_bytes=privacy.padding_bucket_bytes,
+            min_delay_ms=privacy.min_delay_ms,
+            max_delay_ms=privacy.max_delay_ms,
+            rotate_peers=privacy.rotate_peers,
+            rotate_interval_s=privacy.rotate_interval_s,
+        ),
+    )
+
+
+class P2PService:
+    """Runs a `P2PNode` for the runtime; see the module docstring."""
+
+    name = "p2p"
+    depends_on: tuple[str, ...] = ("wallet", "storage")
+
+    def __init__(self, bootstrap: list[str] | None = None,
+                 reprovide_interval_s: float = REPROVIDE_INTERVAL_S) -> None:
+        self.bootstrap = list(bootstrap or [])
+        self.reprovide_interval_s = reprovide_interval_s
+        self.node: P2PNode | None = None
+        self._state = "stopped"
+        self._reason = "not started"
+        self._runtime: Any = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self._reprovide_task: asyncio.Task[None] | None = None
+        self._synced: set[str] = set()
+        self.exchange: Any = None
+        self.provided: set[str] = set()
+
+    async def start(self, runtime: Any) -> None:
+        self._runtime = runtime
+        config = runtime.config
+        if config.network.mode == "local":
+            self._state, self._reason = "stopped", "network.mode = local (no network)"
+            return
+        key_pair, binding, reason = self._identity(runtime)
+        blocks = self._blockstore(runtime)
+        adapter = None
+        if blocks is not None:
+            from oarn_tui.storage.bitswap import VerifiedBlockStore
+
+            adapter = VerifiedBlockStore(blocks)
+        self.node = P2PNode(key_pair, node_options(config, self.bootstrap), binding=binding,
+                            block_store=adapter)
+        try:
+            await self.node.start()
+        except Exception as error:  # a port in use or similar: say so, keep the runtime up
+            self._state, self._reason = "failed", f"libp2p host did not start: {error}"
+            self.node = None
+            return
+        self._state, self._reason = ("degraded", reason) if reason else ("running", "")
+        self._sync_task = asyncio.create_task(self._sync_peers())
+        self.node.set_request_handler(PROTOCOL_STATUS, self._answer_status)
+        if blocks is not None and adapter is not None:
+            from oarn_tui.storage.exchange import BitswapExchange
+
+            self.exchange = BitswapExchange(self.node, blocks, adapter)
+            runtime.services["storage"].set_fetcher(self.exchange)
+            self._reprovide_task = asyncio.create_task(self._reprovide(blocks))
+        events = getattr(runtime, "events", None)
+        if events is not None:
+            events.publish("p2p.started", peer_id=self.node.peer_id,
+                           listen_addrs=self.node.snapshot()["listen_addrs"])
+        commands = getattr(runtime, "commands", None)
+        if commands is not None:
+            commands.register("p2p.peers", self._peers_command)
+
+    def _identity(self, runtime: Any) -> tuple[Any, AccountBinding | None, str]:
+        wallet = getattr(runtime, "services", {}).get("wallet")
+        unlocked = getattr(wallet, "unlocked", None)
+        if unlocked is None:
+            return (generate_identity(), None,
+                    "no unlocked wallet: running with an ephemeral peer key and no account "
+                    "binding")
+        signature = bytes(unlocked.binding_signature)
+        return unlocked.key_pair, AccountBinding(unlocked.address, "0x" + signature.hex()), ""
+
+    @staticmethod
+    def _blockstore(runtime: Any) -> Any:
+        storage_service = getattr(runtime, "services", {}).get("storage")
+        storage = getattr(storage_service, "storage", None)
+        return getattr(storage, "blocks", None)
+
+    async def _reprovide(self, blocks: Any) -> None:
+        """Provide every pinned root in the DHT now and every interval (new pins included)."""
+        while True:
+            try:
+                pins = await asyncio.to_thread(blocks.pins)
+                for cid in sorted({pin.cid for pin in pins} - self.provided):
+                    from oarn_tui.storage.cid import CID
+
+                    if await self.exchange.provide(CID.parse(cid)):
+                        self.provided.add(cid)
+            except Exception as error:  # the DHT may have no peers yet; retry next round
+                log.debug("reprovide failed: %s", error)
+            await asyncio.sleep(self.reprovide_interval_s)
+
+    async def _sync_peers(self) -> None:
+        """Mirror connected peers into the runtime's peer book."""
+        book = getattr(self._runtime, "peers", None)
+        if book is None or self.node is None:
+            return
+        from oarn_tui.runtime.peerbook import PeerInfo
+
+        while True:
+            current = {p["peer_id"]: p for p in self.node.peers()}
+            for peer_id, peer in current.items():
+                book.upsert(PeerInfo(peer_id=peer_id, address=(peer["addrs"] or [""])[0],
+                                     score=float(peer["score"])))
+            for peer_id in self._synced - current.keys():
+                book.disconnected(peer_id)
+            self._synced = set(current)
+            await asyncio.sleep(PEER_SYNC_INTERVAL_S)
+
+    async def _answer_status(self, envelope: Any) -> dict[str, Any]:
+        """`/oarn/status/1`: what a peer may know about this node (no secrets)."""
+        snapshot = self.node.snapshot() if self.node is not None else {}
+        return {"status": {key: snapshot.get(key) for key in
+                           ("peer_id", "listen_addrs", "topics", "peers")}}
+
+    async def _peers_command(self, **_params: Any) -> dict[str, Any]:
+        return {"peers": self.node.peers() if self.node else [],
+                "known": self.node.known_peers.snapshot() if self.node else []}
+
+    async def stop(self) -> None:
+        for task in (self._sync_task, self._reprovide_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._sync_task = self._reprovide_task = None
+        if self.exchange is not None:
+            self._runtime.services["storage"].set_fetcher(None)
+            self.exchange = None
+        if self.node is not None:
+            await self.node.stop()
+            self.node = None
+        self._state, self._reason = "stopped", "stopped"
+
+    def status(self) -> dict[str, Any]:
+        if self.node is not None and not self.node.running and self._state != "failed":
+            self._state, self._reason = "failed", "the p2p thread stopped unexpectedly"
+        snapshot = self.node.snapshot() if self.node is not None else {}
+        return {
+            "state": self._state,
+            "reason": self._reason,
+            "peer_id": snapshot.get("peer_id"),
+            "listen_addrs": snapshot.get("listen_addrs", []),
+            "topics": snapshot.get("topics", []),
+            "peers": snapshot.get("peers", 0),
+            "network": {
+                "state": self._network_state(snapshot),
+                "reachable": snapshot.get("reachable", "unknown"),
+                "reachable_basis": snapshot.get("reachable_basis", ""),
+            },
+        }
+
+    def _network_state(self, snapshot: dict[str, Any]) -> str:
+        if self.node is None:
+            return self._state
+        return "connected" if snapshot.get("peers") else "no peers"
+
+    def contribute_status(self, doc: dict[str, Any]) -> None:
+        """Fill `status --json`: peer_id, listen_addrs, topics, network {state, reachable}."""
+        status = self.status()
+        if status["peer_id"]:
+            doc["peer_id"] = status["peer_id"]
+        doc["listen_addrs"] = status["listen_addrs"]
+        doc["topics"] = status["topics"]
+        doc.setdefault("network", {}).update(status["network"])

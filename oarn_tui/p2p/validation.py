@@ -1,0 +1,156 @@
+"""Validation of incoming messages: size, schema, signature, binding, freshness, replay, rate.
+
+An invalid message is dropped, logged once per (peer, reason) window, and lowers the score of the
+peer that delivered it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+from oarn_tui.p2p.messages import (
+    MAX_MESSAGE_BYTES,
+    Envelope,
+    MessageError,
+    decode_message,
+)
+from oarn_tui.p2p.scoring import PeerScores
+
+log = logging.getLogger("oarn.p2p.validation")
+
+
+def verify_account_binding(peer_id: str, address: str, signature: str) -> bool:
+    """The wallet's check that `address` signed the binding of `peer_id`."""
+    from oarn_tui.wallet.identity import verify_binding
+
+    return bool(verify_binding(peer_id, address, signature))
+
+
+class MessageValidator:
+    """Stateful validator shared by all topics and request handlers of one node."""
+
+    def __init__(
+        self,
+        scores: PeerScores,
+        max_bytes: int = MAX_MESSAGE_BYTES,
+        freshness_s: float = 120.0,
+        rate_per_s: float = 20.0,
+        rate_burst: int = 40,
+        require_binding: bool = True,
+        log_window_s: float = 60.0,
+        replay_capacity: int = 50_000,
+        verify_binding: Callable[[str, str, str], bool] = verify_account_binding,
+    ) -> None:
+        self.scores = scores
+        self.max_bytes = max_bytes
+        self.freshness_ms = int(freshness_s * 1000)
+        self.rate_per_s = rate_per_s
+        self.rate_burst = rate_burst
+        self.require_binding = require_binding
+        self.log_window_s = log_window_s
+        self.replay_capacity = replay_capacity
+        self._verify_binding = verify_binding
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._bindings: dict[tuple[str, str, str], bool] = {}
+        self._logged: dict[tuple[str, str], float] = {}
+        self.dropped: dict[str, int] = {}
+        self.accepted = 0
+
+    def validate(self, forwarder: str, data: bytes, now_ms: int | None = None) -> Envelope:
+        """Return the envelope or raise MessageError (after scoring and logging the drop)."""
+        try:
+            envelope = self._check(forwarder, data, now_ms)
+        except MessageError as error:
+            self._reject(forwarder, error)
+            raise
+        self.accepted += 1
+        self.scores.reward(forwarder)
+        return envelope
+
+    def is_valid(self, forwarder: str, data: bytes) -> bool:
+        """Boolean form for the gossipsub topic validator."""
+        try:
+            self.validate(forwarder, data)
+        except MessageError:
+            return False
+        return True
+
+    def _check(self, forwarder: str, data: bytes, now_ms: int | None) -> Envelope:
+        if self.scores.is_banned(forwarder):
+            raise MessageError("banned")
+        self._take_token(forwarder)
+        envelope = decode_message(data, self.max_bytes)
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        if abs(now - envelope.timestamp_ms) > self.freshness_ms:
+            raise MessageError("stale", f"{(now - envelope.timestamp_ms) / 1000:.0f}s old")
+        if envelope.message_id in self._seen:
+            raise MessageError("replay")
+        self._check_binding(envelope)
+        self._remember(envelope.message_id, envelope.timestamp_ms)
+        return envelope
+
+    def _take_token(self, peer: str) -> None:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(peer, (float(self.rate_burst), now))
+        tokens = min(float(self.rate_burst), tokens + (now - last) * self.rate_per_s)
+        if tokens < 1.0:
+            self._buckets[peer] = (tokens, now)
+            raise MessageError("rate_limited")
+        self._buckets[peer] = (tokens - 1.0, now)
+
+    def _check_binding(self, envelope: Envelope) -> None:
+        if envelope.binding is None:
+            if self.require_binding:
+                raise MessageError("no_binding")
+            return
+        key = (envelope.sender, envelope.binding.address, envelope.binding.signature)
+        if key not in self._bindings:
+            if len(self._bindings) > 10_000:
+                self._bindings.clear()
+            self._bindings[key] = self._verify_binding(*key)
+        if not self._bindings[key]:
+            raise MessageError("bad_binding")
+
+    def _remember(self, message_id: str, timestamp_ms: int) -> None:
+        self._seen[message_id] = timestamp_ms
+        while len(self._seen) > self.replay_capacity:
+            self._seen.popitem(last=False)
+        # entries older than the freshness window can go: a replay of them is stale anyway
+        horizon = int(time.time() * 1000) - 2 * self.freshness_ms
+        while self._seen and next(iter(self._seen.values())) < horizon:
+            self._seen.popitem(last=False)
+
+    def _reject(self, forwarder: str, error: MessageError) -> None:
+        self.dropped[error.reason] = self.dropped.get(error.reason, 0) + 1
+        if error.reason != "banned":
+            self.scores.penalize(forwarder, error.reason)
+        key = (forwarder, error.reason)
+        now = time.monotonic()
+        if now - self._logged.get(key, -1e9) >= self.log_window_s:
+            self._logged[key] = now
+            log.warning("dropped message from %s: %s", forwarder, error)
+
+
+class RateWindow:
+    """Sliding count of events in the last `window_s` seconds (publish pacing)."""
+
+    def __init__(self, limit: int, window_s: float = 1.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+
+    def delay(self, now: float | None = None) -> float:
+        """Seconds to wait before one more event fits the limit (0 when it fits now)."""
+        now = time.monotonic() if now is None else now
+        while self._times and now - self._times[0] >= self.window_s:
+            self._times.popleft()
+        if len(self._times) < self.limit:
+            return 0.0
+        return self.window_s - (now - self._times[0])
+
+    def record(self, now: float | None = None) -> None:
+        self._times.append(time.monotonic() if now is None else now)

@@ -1,0 +1,349 @@
+"""The worker side of one task: accept → claim → fetch → run → store → submit → paid.
+
+Every stage is written to the ledger *before* the action it announces, with what a restart
+needs (the commit salt, the result CID and hash), so `resume()` after `kill -9` continues from
+the chain's view of our claim: nothing is claimed twice, no result is lost, no transaction is
+sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oarn_tui.pipeline.classes import ANY_CLASS
+from oarn_tui.storage.cid import as_cid
+
+log = logging.getLogger("oarn.pipeline")
+
+FRAMEWORK_SUFFIX = {"onnx": ".onnx", "gguf": ".gguf", "torchscript": ".pt"}
+ACTIVE_STAGES = ("accepted", "claimed", "fetching", "running", "storing", "submitted")
+POLL_S = 0.5
+CLAIM_REFUSALS = {"NoOpenSlot": "another executor took the last slot first",
+                  "TaskNotOpen": "the task closed before our claim",
+                  "DeadlinePassed": "the deadline passed before our claim",
+                  "InsufficientStake": "not enough GOV staked (see `oarn stake`)",
+                  "TooManyClaimants": "the task has all its executors"}
+
+
+class PermanentFailure(Exception):
+    """The task cannot succeed on this node (bad model, wrong input, lost claim)."""
+
+
+@dataclass(frozen=True)
+class Handles:
+    """The services a pipeline run uses, resolved once the runtime has started them."""
+
+    runtime: Any
+    chain: Any
+    storage: Any
+    compute: Any
+    p2p: Any | None
+
+    @property
+    def contracts(self) -> Any:
+        contracts = self.chain.contracts
+        if contracts is None:
+            raise ConnectionError(f"chain not ready: {self.chain.reason}")
+        return contracts
+
+
+def transient(exc: BaseException) -> bool:
+    """Worth retrying: the network, the RPC or content not reachable yet; never a revert."""
+    from oarn_tui.chain.bindings import ContractRevert
+    from oarn_tui.storage.fetch import FetchError
+
+    if isinstance(exc, ContractRevert):
+        return False
+    return isinstance(exc, ConnectionError | TimeoutError | OSError | FetchError) or \
+        type(exc).__name__ in ("RpcUnavailable", "TxTimeout", "ChainError", "NoProviders",
+                               "Web3RPCError", "ClientError", "ServerDisconnectedError")
+
+
+def _revert_name(exc: BaseException) -> str:
+    return str(getattr(exc, "error", "")).rsplit(".", 1)[-1]
+
+
+def _tx_hash(receipt: Any) -> str:
+    raw = receipt.get("transactionHash") if isinstance(receipt, dict) else \
+        getattr(receipt, "transactionHash", b"")
+    return "0x" + bytes(raw).hex() if raw else ""
+
+
+class TaskRun:
+    """Drives one task for this node as executor; `await run()` returns when it ends."""
+
+    def __init__(self, handles: Handles, task_id: int, *, class_id: int,
+                 model_name: str = "", force: bool = False) -> None:
+        self.h = handles
+        self.task_id = task_id
+        self.key = str(task_id)
+        self.class_id = class_id
+        self.model_name = model_name
+        self.force = force
+        self.ledger = handles.runtime.ledger
+        self.work_dir = handles.runtime.home / "work"
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _stage(self, stage: str, note: str = "", tx_hash: str = "", **fields: Any) -> None:
+        details = fields.pop("details", None)
+        self.ledger.transition(self.key, stage, note=note, tx_hash=tx_hash, details=details,
+                               **fields)
+        self.h.runtime.events.publish("task.stage", task_id=self.key, stage=stage, note=note,
+                                      tx_hash=tx_hash)
+        log.info("task %s %s%s", self.key, stage, f": {note}" if note else "",
+                 extra={"task_id": self.key, "stage": stage, "tx_hash": tx_hash})
+
+    def _details(self) -> dict[str, Any]:
+        record = self.ledger.get(self.key)
+        return dict(record.details) if record else {}
+
+    # -- the run ------------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Take the task from wherever the ledger and chain say it is to its end stage."""
+        contracts = self.h.contracts
+        view = await contracts.get_task(self.task_id)
+        claim = await contracts.get_claim(self.task_id)
+        record = self.ledger.get(self.key)
+        if claim.state in ("none", "timed_out"):
+            if record is not None and record.stage in ACTIVE_STAGES[1:]:
+                self._stage("released", "our claim lapsed on chain (timed out or never mined)",
+                            failure_reason="claim lapsed")
+                return "released"
+            if not await self._accept(view):
+                return "rejected"
+            await self._claim()
+        if claim.state in ("none", "timed_out", "claimed"):
+            details = self._details()
+            if not details.get("result_cid"):
+                model_path, input_path = await self._fetch(view)
+                result = await self._execute(view, model_path, input_path)
+                await self._store(result)
+            await self._submit(view)
+        elif claim.state == "committed":
+            await self._reveal(view)
+        return await self._await_payment(view)
+
+    async def _accept(self, view: Any) -> bool:
+        from oarn_tui.compute.policy import TaskRequirements
+
+        now = await self.h.contracts.chain_time()
+        reason = ""
+        if view.status != "open":
+            reason = f"task is {view.status}"
+        elif view.deadline <= now:
+            reason = "deadline passed"
+        elif await self.h.contracts.open_slots(self.task_id) == 0:
+            reason = "no open slot"
+        elif view.determinism not in (ANY_CLASS, self.class_id) and not self.force:
+            reason = (f"needs determinism class {view.determinism}, this node is "
+                      f"{self.class_id}")
+        elif not self.force and not self.h.runtime.accepting:
+            reason = "accepting is paused"
+        if not reason and not self.force:
+            decision = self.h.compute.decide(TaskRequirements(
+                framework=view.framework, min_vram_mb=view.min_vram_mb,
+                min_ram_mb=view.min_ram_mb, max_runtime_s=view.max_runtime_s,
+                model_name=self.model_name, model_cid=view.model_cid,
+                reward_wei=view.reward_per_executor))
+            reason = "" if decision.accepted else decision.reason
+        common = {"model": self.model_name or view.model_cid[:16], "model_cid": view.model_cid,
+                  "input_cid": view.input_cid, "reward_wei": view.reward_per_executor}
+        if reason:
+            self._stage("rejected", reason, failure_reason=reason, **common)
+            return False
+        self._stage("accepted", "fits this node's hardware and policy", **common,
+                    details={"redundancy": view.redundancy, "deadline": view.deadline})
+        return True
+
+    async def _claim(self) -> None:
+        try:
+            receipt = await self.h.contracts.claim(self.task_id)
+        except Exception as exc:
+            name = _revert_name(exc)
+            if name == "AlreadyClaimed":
+                self._stage("claimed", "claim already on chain (resumed)")
+                return
+            if name in ("NoOpenSlot", "TaskNotOpen", "DeadlinePassed", "InsufficientStake",
+                        "TooManyClaimants"):
+                reason = CLAIM_REFUSALS.get(name, name)
+                self._stage("rejected", f"claim refused: {reason}", failure_reason=reason)
+                raise PermanentFailure(reason) from None
+            raise
+        self._stage("claimed", "claimed on chain", tx_hash=_tx_hash(receipt))
+
+    async def _fetch_cid(self, cid: str, dest: Path, label: str) -> Path:
+        storage = self.h.storage.storage
+        if dest.exists():
+            return dest
+        fetcher = self.h.storage.fetcher
+        if fetcher is not None and not storage.blocks.dag_complete(cid):
+
+            def progress(done: int, total: int | None) -> None:
+                if total:
+                    self.ledger.update(self.key, progress=round(min(done / total, 1.0), 3))
+
+            await fetcher.fetch(as_cid(cid), progress)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await storage.local.get_file(cid, dest)
+        except Exception as exc:
+            raise ConnectionError(f"{label} {cid} is not available yet: {exc}") from None
+        return dest
+
+    async def _fetch(self, view: Any) -> tuple[Path, Path]:
+        self._stage("fetching", "model and input by CID")
+        suffix = FRAMEWORK_SUFFIX.get(view.framework, "")
+        model = await self._fetch_cid(view.model_cid,
+                                      self.work_dir / "models" / f"{view.model_cid}{suffix}",
+                                      "model")
+        data = await self._fetch_cid(view.input_cid,
+                                     self.work_dir / "inputs" / f"{view.input_cid}.safetensors",
+                                     "input")
+        return model, data
+
+    async def _execute(self, view: Any, model_path: Path, input_path: Path) -> Any:
+        from oarn_tui.compute.pool import InferenceTask, TaskFailed
+        from oarn_tui.compute.tensors import load_tensors
+
+        self._stage("running", f"{view.framework} in the sandboxed worker")
+        try:
+            inputs = await asyncio.to_thread(load_tensors, input_path)
+        except Exception as exc:
+            raise PermanentFailure(f"input is not a tensor file: {exc}") from None
+        started = time.perf_counter()
+        try:
+            result = await self.h.compute.run(InferenceTask(
+                model_path=model_path, inputs=inputs, timeout_s=float(view.max_runtime_s),
+                model_format=view.framework, task_id=self.key))
+        except TaskFailed as exc:
+            raise PermanentFailure(exc.reason) from None
+        metrics = self.h.runtime.services.get("metrics")
+        if metrics is not None:
+            metrics.inference_seconds.observe(time.perf_counter() - started)
+        return result
+
+    async def _store(self, result: Any) -> None:
+        self._stage("storing", "result into the content store")
+        cid = str(await self.h.storage.storage.local.add_file(result.encoded))
+        await self.h.storage.pin_result(cid)
+        if self.h.storage.fetcher is not None:
+            with contextlib.suppress(Exception):
+                await self.h.storage.fetcher.provide(as_cid(cid))
+        self.ledger.update(self.key, result_cid=cid, result_hash=result.result_hash,
+                           progress=1.0)
+        self.ledger.transition(self.key, "storing", note=f"stored as {cid}",
+                               details={"result_cid": cid, "result_hash": result.result_hash,
+                                        "determinism": result.determinism.to_dict(),
+                                        "timings_ms": result.timings})
+
+    async def _submit(self, view: Any) -> None:
+        details = self._details()
+        cid, digest = details["result_cid"], bytes.fromhex(details["result_hash"])
+        if view.redundancy == 1:
+            try:
+                receipt = await self.h.contracts.submit_result(self.task_id, digest, cid)
+            except Exception as exc:
+                if _revert_name(exc) in ("WrongPhase", "NotClaimant", "ClaimExpired"):
+                    claim = await self.h.contracts.get_claim(self.task_id)
+                    if claim.state == "revealed":  # a previous run's submit was mined
+                        return
+                raise
+            self._stage("submitted", "result hash on chain", tx_hash=_tx_hash(receipt))
+            await self._notify(cid, details["result_hash"])
+            return
+        salt = bytes.fromhex(details["salt"]) if "salt" in details else secrets.token_bytes(32)
+        self.ledger.transition(self.key, "storing", note="commitment prepared",
+                               details={"salt": salt.hex()})
+        await self.h.contracts.commit_result(self.task_id, digest, cid, salt)
+        self._stage("submitted", "commitment on chain; revealing when all have committed")
+        await self._reveal(view)
+
+    async def _reveal(self, view: Any) -> None:
+        details = self._details()
+        deadline = time.monotonic() + max(view.deadline - time.time(), 0) + 60
+        while time.monotonic() < deadline:
+            task = await self.h.contracts.get_task(self.task_id)
+            if task.status != "open":
+                return
+            if task.commitments + task.results >= task.redundancy or \
+                    await self.h.contracts.client.pool.call(
+                        lambda w3: self._reveal_open(w3)):
+                break
+            await asyncio.sleep(POLL_S)
+        receipt = await self.h.contracts.reveal_result(
+            self.task_id, bytes.fromhex(details["result_hash"]), details["result_cid"],
+            bytes.fromhex(details["salt"]))
+        self._stage("submitted", "result revealed", tx_hash=_tx_hash(receipt))
+        await self._notify(details["result_cid"], details["result_hash"])
+
+    async def _reveal_open(self, w3: Any) -> bool:
+        contract = self.h.contracts._contract(w3, "task_registry")
+        return bool(await contract.functions.revealOpen(self.task_id).call())
+
+    async def _notify(self, cid: str, digest: str) -> None:
+        from oarn_tui.p2p.messages import TOPIC_RESULTS
+
+        if self.h.p2p is None or getattr(self.h.p2p, "node", None) is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.h.p2p.node.publish(TOPIC_RESULTS, {"results": [
+                {"task_id": self.task_id, "result_cid": cid, "result_hash": digest}]})
+
+    async def _await_payment(self, view: Any) -> str:
+        contracts = self.h.contracts
+        limit = time.monotonic() + max(view.deadline - time.time(), 0) + 120
+        while time.monotonic() < limit:
+            try:
+                task = await contracts.get_task(self.task_id)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                await asyncio.sleep(1.0)
+                continue
+            if task.status == "finalized":
+                break
+            if task.status == "cancelled":
+                self._stage("failed", "task cancelled", failure_reason="cancelled")
+                return "failed"
+            expired = task.deadline <= max(time.time(), await contracts.chain_time())
+            if task.results >= task.redundancy or expired:
+                with contextlib.suppress(Exception):
+                    await contracts.finalize(self.task_id)
+                continue
+            await asyncio.sleep(POLL_S)
+        else:
+            raise ConnectionError("task not finalized yet")
+        return await self._record_payment()
+
+    async def _record_payment(self) -> str:
+        from oarn_tui.chain.contracts import abi
+        from oarn_tui.chain.events import query_events
+
+        contracts = self.h.contracts
+        me = contracts.client.address
+        paid = [e for e in await query_events(
+            contracts.client.pool, contracts.addresses["task_registry"], abi("TaskRegistry"),
+            "ExecutorPaid", indexed={2: me}) if int(e.args["taskId"]) == self.task_id]
+        if not paid:
+            self._stage("failed", "finalized without paying this node (minority or late "
+                        "result)", failure_reason="not paid")
+            return "failed"
+        event = paid[0]
+        total = int(event.args["reward"]) + int(event.args["bonus"])
+        tx_hash = str(getattr(event, "tx_hash", "") or "")
+        if not any(e.task_id == self.key for e in self.ledger.earnings(500)):
+            self.ledger.record_earning(self.key, total, tx_hash)
+        self._stage("rewarded", "paid", tx_hash=tx_hash,
+                    details={"reward_wei": str(event.args["reward"]),
+                             "bonus_wei": str(event.args["bonus"])})
+        self.h.runtime.events.publish("wallet.earned", task_id=self.key, amount_wei=str(total))
+        return "rewarded"

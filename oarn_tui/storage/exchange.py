@@ -1,0 +1,114 @@
+"""Bitswap exchange: a `BlockFetcher` that finds providers in the DHT and fetches over bitswap.
+
+`fetch(root)` looks providers up (deduplicated), dials them, then pulls the whole DAG through
+`storage.fetch.fetch_dag`, which verifies and stores every block and reports progress. Used
+directly as a `BlockFetcher` (the storage service's `model pull`), `get_block` asks the peers that
+served the last blocks first, then the DHT providers of the block, then every connected peer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from oarn_tui.storage.bitswap import VerifiedBlockStore
+from oarn_tui.storage.blockstore import Blockstore
+from oarn_tui.storage.cid import CID
+from oarn_tui.storage.fetch import FetchError, ProgressCallback, fetch_dag
+
+log = logging.getLogger("oarn.storage.exchange")
+PREFERRED_TRY_S = 5.0
+
+
+class NoProviders(FetchError):
+    """Nobody in the DHT provides the content."""
+
+
+class BitswapExchange:
+    """Fetch and serve blocks for one `P2PNode` whose bitswap uses `adapter`."""
+
+    def __init__(self, node: Any, store: Blockstore, adapter: VerifiedBlockStore,
+                 block_timeout_s: float = 30.0, concurrency: int = 16) -> None:
+        self.node = node
+        self.store = store
+        self.adapter = adapter
+        self.block_timeout_s = block_timeout_s
+        self.concurrency = concurrency
+        self._preferred: list[str] = []
+        self.fetched_blocks = 0
+        self.fetched_bytes = 0
+
+    async def provide(self, root: CID) -> bool:
+        """Announce `root` in the DHT (roots strategy: providers are found per file)."""
+        return bool(await self.node.provide(str(root)))
+
+    async def find_providers(self, root: CID) -> list[dict[str, Any]]:
+        """Deduplicated providers of `root` (never ourselves)."""
+        return list(await self.node.find_providers(str(root)))
+
+    async def connect_providers(self, cid: CID) -> list[str]:
+        """Find providers of `cid`, dial them, and prefer them for the next blocks."""
+        providers = await self.find_providers(cid)
+        connected = []
+        for provider in providers:
+            for addr in provider["addrs"]:
+                try:
+                    await self.node.connect(f"{addr}/p2p/{provider['peer_id']}")
+                    connected.append(provider["peer_id"])
+                    break
+                except Exception as error:  # try the next address / provider
+                    log.debug("provider %s at %s: %s", provider["peer_id"], addr, error)
+        if providers and not connected:
+            raise FetchError(f"could not connect to any of {len(providers)} providers of {cid}")
+        if connected:
+            self._preferred = connected
+        return connected
+
+    async def fetch(self, root: CID, progress: ProgressCallback | None = None) -> int:
+        """Find providers of `root`, connect, fetch and verify the whole file; returns its size."""
+        if not self.store.dag_complete(root) and not await self.connect_providers(root):
+            raise NoProviders(f"no providers found for {root}")
+        size = await fetch_dag(root, self, self.store, progress=progress,
+                               concurrency=self.concurrency)
+        await self.provide(root)  # now we can serve it too
+        return size
+
+    async def get_block(self, cid: CID) -> bytes:
+        """One block over bitswap, verified against `cid` (the `BlockFetcher` protocol)."""
+        self.adapter.expect(cid)
+        try:
+            data = await self._get_block(cid)
+        finally:
+            self.adapter.forget(cid)
+        if not cid.verifies(data):
+            raise FetchError(f"peer sent bytes that do not hash to {cid}")
+        self.fetched_blocks += 1
+        self.fetched_bytes += len(data)
+        return data
+
+    async def _get_block(self, cid: CID) -> bytes:
+        if self._preferred:
+            try:
+                return await self._ask(cid, self._preferred[0], PREFERRED_TRY_S)
+            except Exception as error:  # the preferred peer may not have this block
+                log.debug("preferred peer lacks %s: %s", cid, error)
+        connected = await self.connect_providers(cid)
+        return await self._ask(cid, connected[0] if connected else None, self.block_timeout_s)
+
+    async def _ask(self, cid: CID, peer_id: str | None, timeout_s: float) -> bytes:
+        return bytes(await self.node.run_trio(self._get_block_trio, cid, peer_id, timeout_s))
+
+    async def _get_block_trio(self, cid: CID, peer_id: str | None, timeout_s: float) -> bytes:
+        from libp2p.bitswap.cid import parse_cid
+        from libp2p.peer.id import ID
+
+        client = self.node.bitswap
+        if client is None:
+            raise FetchError("bitswap is not running (node started without a block store)")
+        session = client.new_session()
+        with trio.fail_after(timeout_s + 1):
+            return bytes(await session.get_block(
+                parse_cid(cid.to_bytes()), peer_id=ID.from_base58(peer_id) if peer_id else None,
+                timeout=timeout_s))

@@ -1,0 +1,256 @@
+"""End to end on anvil: three worker daemons (separate processes) and a requester node.
+
+The cluster is built by the demo's own setup code (devnet, homes, wallets, stakes, `oarn start`
+for each worker) and torn down by PID at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from oarn_tui.chain.anvil import find_anvil
+from oarn_tui.pipeline import demo
+from oarn_tui.runtime.control import ControlClient, ControlError
+
+pytestmark = pytest.mark.skipif(find_anvil() is None, reason="anvil is not installed "
+                                "(cd contracts && npm ci)")
+
+REPO = Path(__file__).resolve().parents[2]
+MATMUL = REPO / "assets" / "models" / "matmul_512.onnx"
+MID_STAGES = ("fetching", "running", "storing")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoCluster]:
+    root = tmp_path_factory.mktemp("e2e") / "demo"
+    built = demo.DemoCluster(root, workers=3)
+    try:
+        demo.prepare(built, lambda _m: None)
+        demo.start_workers(built, lambda _m: None)
+        yield built
+    finally:
+        demo.teardown(built)
+
+
+@contextlib.asynccontextmanager
+async def requester(cluster: demo.DemoCluster) -> AsyncIterator[Any]:
+    """The requester's node, embedded in the test's loop (as `oarn task submit` runs it)."""
+    from oarn_tui.config import load_config
+    from oarn_tui.runtime.assemble import build_runtime
+
+    passphrase = bytearray(cluster.password_file.read_text().strip().encode())
+    runtime = build_runtime(load_config(cluster.requester_home), passphrase=passphrase,
+                            unlock_source="password-file", worker=False)
+    await runtime.start()
+    try:
+        await asyncio.wait_for(runtime.services["chain"].connected.wait(), 60)
+        deadline = time.monotonic() + 20
+        while len(runtime.peers.connected()) < cluster.workers and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        yield runtime
+    finally:
+        await runtime.stop()
+        runtime.close()
+
+
+def direct_result_hash(model: Path, inputs: dict[str, np.ndarray]) -> str:
+    """What the task's result must be: the model run directly with ONNX Runtime."""
+    import onnxruntime as ort
+
+    from oarn_tui.compute.tensors import encode_canonical
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, inputs), strict=True))
+    return "0x" + hashlib.sha256(encode_canonical(outputs)).hexdigest()
+
+
+async def events(runtime: Any, name: str) -> list[Any]:
+    from oarn_tui.chain.contracts import abi
+    from oarn_tui.chain.events import query_events
+
+    contracts = runtime.services["chain"].contracts
+    return await query_events(contracts.client.pool, contracts.addresses["task_registry"],
+                              abi("TaskRegistry"), name)
+
+
+def worker_addresses(cluster: demo.DemoCluster) -> list[str]:
+    from oarn_tui.chain.anvil import devnet_addresses
+
+    return list(devnet_addresses()[1:cluster.workers + 1])
+
+
+async def submit(runtime: Any, path: Path, inputs: dict[str, np.ndarray], *,
+                 model: Path | None = None, **options: Any) -> int:
+    from oarn_tui.compute.tensors import encode_canonical
+    from oarn_tui.samples import sample_model
+
+    path.write_bytes(encode_canonical(inputs))
+    requester_ = runtime.services["pipeline"].requester
+    settings = {"reward_wei": demo.REWARD_WEI, "deadline_s": 600, "max_runtime_s": 120}
+    settings.update(options)
+    submitted = await requester_.submit(model=str(model or sample_model()), input_path=path,
+                                        **settings)
+    return int(submitted["task_id"])
+
+
+def assert_no_duplicate_transactions(claimed: list[Any], submitted: list[Any]) -> None:
+    for name, found in (("claim", claimed), ("result", submitted)):
+        keys = [(int(e.args["taskId"]), e.args["executor"]) for e in found]
+        assert len(keys) == len(set(keys)), f"a {name} was sent twice: {keys}"
+
+
+async def test_tasks_finalize_with_direct_results_and_exact_payments(
+        cluster: demo.DemoCluster, tmp_path: Path) -> None:
+    from oarn_tui.samples import sample_model
+
+    async with requester(cluster) as runtime:
+        contracts = runtime.services["chain"].contracts
+        workers = worker_addresses(cluster)
+        before = {w: await contracts.token_balance("comp", w) for w in workers}
+        pipeline = runtime.services["pipeline"].requester
+        task_inputs = {}
+        for index in range(4):
+            inputs = demo.sample_inputs(index)
+            task_id = await submit(runtime, tmp_path / f"in-{index}.safetensors", inputs)
+            task_inputs[task_id] = inputs
+        finals = await asyncio.gather(*(pipeline.wait(t, 120) for t in task_inputs))
+        assert [f["status"] for f in finals] == ["finalized"] * 4
+        for task_id, inputs in task_inputs.items():
+            fetched = await pipeline.fetch_result(task_id, tmp_path / f"out-{task_id}")
+            expected = direct_result_hash(sample_model(), inputs)
+            assert fetched["result_hash"] == expected
+            data = (tmp_path / f"out-{task_id}").read_bytes()
+            assert "0x" + hashlib.sha256(data).hexdigest() == expected
+        paid = [e for e in await events(runtime, "ExecutorPaid")
+                if int(e.args["taskId"]) in task_inputs]
+        assert len(paid) == 4
+        bonus = 1 * demo.TOKEN  # DeployParameters.bonus_per_executor on the devnet
+        for worker in workers:
+            count = sum(1 for e in paid if e.args["executor"] == worker)
+            assert all(int(e.args["bonus"]) == bonus for e in paid)
+            after = await contracts.token_balance("comp", worker)
+            assert after - before[worker] == count * (demo.REWARD_WEI + bonus)
+
+
+async def test_expired_task_is_refunded(cluster: demo.DemoCluster, tmp_path: Path) -> None:
+    async with requester(cluster) as runtime:
+        contracts = runtime.services["chain"].contracts
+        before = await contracts.token_balance("comp")
+        task_id = await submit(runtime, tmp_path / "in.safetensors", demo.sample_inputs(1),
+                               deadline_s=6, min_vram_mb=10**7)  # no worker has 10 TB VRAM
+        assert await contracts.token_balance("comp") == before - demo.REWARD_WEI
+        final = await runtime.services["pipeline"].requester.wait(task_id, 60)
+        assert final["status"] == "finalized" and final["results"] == 0
+        assert await contracts.token_balance("comp") == before
+        reasons = []
+        for home in cluster.worker_homes:
+            status = ControlClient(home).status()
+            reasons += [t["failure_reason"] for t in status["task_list"]
+                        if t["task_id"] == str(task_id)]
+        assert reasons and all("VRAM" in reason for reason in reasons), reasons
+
+
+def find_worker_in_stage(cluster: demo.DemoCluster, task_id: int,
+                         stages: tuple[str, ...]) -> Path | None:
+    for home in cluster.worker_homes:
+        with contextlib.suppress(ControlError):
+            for task in ControlClient(home, timeout=2).status()["task_list"]:
+                if task["task_id"] == str(task_id) and task["stage"] in stages:
+                    return home
+    return None
+
+
+async def test_kill_9_mid_task_then_restart_loses_and_duplicates_nothing(
+        cluster: demo.DemoCluster, tmp_path: Path) -> None:
+    from oarn_tui.cli_support import AppContext
+    from oarn_tui.runtime.daemon import start_background
+    from oarn_tui.runtime.pidfile import read_pid
+
+    inputs = {"x": np.random.default_rng(5).standard_normal((8192, 512)).astype(np.float32)}
+    async with requester(cluster) as runtime:
+        task_id = await submit(runtime, tmp_path / "big.safetensors", inputs, model=MATMUL)
+        victim = None
+        deadline = time.monotonic() + 60
+        while victim is None and time.monotonic() < deadline:
+            victim = await asyncio.to_thread(find_worker_in_stage, cluster, task_id,
+                                             MID_STAGES)
+            await asyncio.sleep(0.02)
+        assert victim is not None, "no worker was seen mid-task"
+        os.kill(read_pid(victim), signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(start_background, AppContext(home=victim),
+                                password_file=cluster.password_file)
+        final = await runtime.services["pipeline"].requester.wait(task_id, 180)
+        assert final["status"] == "finalized"
+        fetched = await runtime.services["pipeline"].requester.fetch_result(
+            task_id, tmp_path / "big-out")
+        assert fetched["result_hash"] == direct_result_hash(MATMUL, inputs)
+        claimed = [e for e in await events(runtime, "TaskClaimed")
+                   if int(e.args["taskId"]) == task_id]
+        submitted = [e for e in await events(runtime, "ResultSubmitted")
+                     if int(e.args["taskId"]) == task_id]
+        assert len(claimed) == 1 and len(submitted) == 1
+        record = ControlClient(victim).command("task.get", task_id=str(task_id))
+        stages = [step["stage"] for step in record["timeline"]]
+        assert stages.count("claimed") == 1 and record["stage"] == "rewarded", stages
+
+
+async def test_rpc_outage_is_survived_without_duplicate_transactions(
+        cluster: demo.DemoCluster, tmp_path: Path) -> None:
+    anvil_pid = int(cluster.devnet["pid"])
+    async with requester(cluster) as runtime:
+        ids = [await submit(runtime, tmp_path / f"o-{i}.safetensors", demo.sample_inputs(i))
+               for i in range(3)]
+        os.kill(anvil_pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(10)
+        finally:
+            os.kill(anvil_pid, signal.SIGCONT)
+        finals = await asyncio.gather(*(runtime.services["pipeline"].requester.wait(t, 180)
+                                        for t in ids))
+        assert [f["status"] for f in finals] == ["finalized"] * 3
+        claimed = await events(runtime, "TaskClaimed")
+        submitted = await events(runtime, "ResultSubmitted")
+        assert_no_duplicate_transactions(claimed, submitted)
+        for home in cluster.worker_homes:  # every worker is still up and answering
+            assert ControlClient(home).status()["services"]["pipeline"]["state"] == "running"
+
+
+async def test_malformed_announcement_is_ignored(cluster: demo.DemoCluster,
+                                                 tmp_path: Path) -> None:
+    from oarn_tui.p2p.messages import TOPIC_TASKS
+
+    async with requester(cluster) as runtime:
+        node = runtime.services["p2p"].node
+
+        def worker_logs() -> str:
+            return "".join((home / "logs" / "node.log").read_text()
+                           for home in cluster.worker_homes)
+
+        deadline = time.monotonic() + 30  # the gossip mesh may still be forming: resend
+        while "ignored malformed announcement items" not in worker_logs():
+            assert time.monotonic() < deadline, "no worker saw the malformed announcement"
+            await node.publish(TOPIC_TASKS, {"tasks": [{"task_id": "1; DROP TABLE tasks"},
+                                                       {"task_id": -4}, "junk"]})
+            await node.publish_raw(TOPIC_TASKS, b"\x00not a signed envelope\xff")
+            await asyncio.sleep(1.0)
+        task_id = await submit(runtime, tmp_path / "after.safetensors", demo.sample_inputs(2))
+        final = await runtime.services["pipeline"].requester.wait(task_id, 120)
+        assert final["status"] == "finalized"
+        for home in cluster.worker_homes:
+            assert ControlClient(home).status()["services"]["pipeline"]["state"] == "running"
