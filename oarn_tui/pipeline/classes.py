@@ -19,9 +19,11 @@ def class_key(runtime: str, runtime_version: str, optimization_level: str,
 
 
 def class_id(key: str) -> int:
-    """A stable non-zero 32-bit id for a class key."""
-    value = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
-    return value or 1
+    """A stable id in 1..255 for a class key (the contract stores the class as uint8).
+
+    Two different classes share an id with probability 1/255; a task is then still verified by
+    its executors' hashes, which simply disagree."""
+    return 1 + hashlib.sha256(key.encode()).digest()[0] % 255
 
 
 def node_class(config: Any) -> tuple[int, str]:

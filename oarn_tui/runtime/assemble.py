@@ -48,7 +48,33 @@ class LinksService:
 
     async def start(self, runtime: NodeRuntime) -> None:
         self.runtime = runtime
+        runtime.commands.register("wallet.send", self.send)
         self._task = asyncio.create_task(self._loop(), name="links")
+
+    async def send(self, to: str, amount: str, token: str = "ETH") -> dict[str, Any]:
+        """`wallet.send`: transfer ETH, GOV or COMP from the node's account (confirmed by the
+        front end before it calls this)."""
+        from eth_utils import is_address, to_checksum_address
+
+        from oarn_tui.amounts import AmountError, parse_amount
+        from oarn_tui.runtime.node import CommandError
+
+        chain = self.runtime.services.get("chain")
+        if chain is None or chain.contracts is None:
+            raise CommandError("cannot send: the chain is not connected or the wallet is locked")
+        if not is_address(to):
+            raise CommandError(f"{to!r} is not an Ethereum address")
+        token = token.lower()
+        if token not in ("eth", "gov", "comp"):
+            raise CommandError(f"unknown token {token!r}; use ETH, GOV or COMP")
+        try:
+            wei = parse_amount(amount)
+        except AmountError as exc:
+            raise CommandError(str(exc)) from None
+        receipt = await chain.contracts.transfer(token, to_checksum_address(to), wei)
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        log.info("sent tokens", extra={"token": token, "amount": amount, "tx_hash": tx_hash})
+        return {"tx_hash": tx_hash, "amount": amount_json(wei), "token": token.upper()}
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -9,6 +9,7 @@ runtime through commands (`await runtime.commands.call(name, **args)`), events
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -165,6 +166,34 @@ class NodeRuntime:
         self.events.publish("node.stopped")
         log.info("node stopped")
         self.stopped.set()
+
+    def dependents(self, name: str) -> list[Service]:
+        """Started services that depend on `name`, directly or not, in start order."""
+        affected = {name}
+        ordered = dependency_order(self.services.values())
+        for service in ordered:
+            if affected.intersection(service.depends_on):
+                affected.add(service.name)
+        return [s for s in ordered if s.name in affected - {name} and s in self._started]
+
+    async def restart_dependents(self, name: str) -> list[str]:
+        """Restart what depends on `name` (after the wallet unlocks, the chain client and the
+        p2p host pick up the keys); returns the restarted services' names."""
+        services = self.dependents(name)
+        for service in reversed(services):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(service.stop(), STOP_TIMEOUT_S)
+            self._started.remove(service)
+        for service in services:
+            try:
+                await service.start(self)
+            except Exception as exc:
+                self.service_errors[service.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            self.service_errors.pop(service.name, None)
+            self._started.append(service)
+        self.events.publish("service.restarted", services=[s.name for s in services])
+        return [s.name for s in services]
 
     def close(self) -> None:
         """Release the database and log handlers (after `stop`)."""

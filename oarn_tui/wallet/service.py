@@ -70,6 +70,7 @@ class WalletService:
         if register is not None:
             register("wallet.status", self._status_command)
             register("wallet.lock", self._lock_command)
+            register("wallet.unlock", self._unlock_command)
 
     async def open(self, vault_path: Path) -> None:
         """Move to missing/locked/unlocked for `vault_path`; never raises for user problems."""
@@ -137,6 +138,22 @@ class WalletService:
             doc["peer_id"] = status["peer_id"]
 
     async def _status_command(self, **_params: Any) -> dict[str, Any]:
+        return self.status()
+
+    async def _unlock_command(self, passphrase: str) -> dict[str, Any]:
+        """Unlock a running node (the dashboard's Wallet screen), then restart the services
+        that use the keys so the chain client signs and the p2p host carries the identity."""
+        from oarn_tui.runtime.node import CommandError
+
+        if self.unlocked is not None:
+            return self.status()
+        self._passphrase, self._unlock_method = passphrase, "prompt"
+        await self.open(vault_path_of(self._runtime.config))
+        if self._state != "unlocked":
+            raise CommandError(self._reason)
+        restart = getattr(self._runtime, "restart_dependents", None)
+        if restart is not None:
+            await restart(self.name)
         return self.status()
 
     async def _lock_command(self, **_params: Any) -> dict[str, Any]:

@@ -254,3 +254,116 @@ async def test_malformed_announcement_is_ignored(cluster: demo.DemoCluster,
         assert final["status"] == "finalized"
         for home in cluster.worker_homes:
             assert ControlClient(home).status()["services"]["pipeline"]["state"] == "running"
+
+
+async def test_redundant_task_commits_reveals_and_pays_every_agreeing_executor(
+        cluster: demo.DemoCluster, tmp_path: Path) -> None:
+    from oarn_tui.pipeline.classes import node_class
+    from oarn_tui.samples import sample_model
+
+    async with requester(cluster) as runtime:
+        class_id = node_class(runtime.config)[0]
+        inputs = demo.sample_inputs(7)
+        task_id = await submit(runtime, tmp_path / "r3.safetensors", inputs, redundancy=3,
+                               determinism=class_id)
+        pipeline = runtime.services["pipeline"].requester
+        final = await pipeline.wait(task_id, 180)
+        assert final["status"] == "finalized" and final["results"] == 3
+        assert final["result_hash"] == direct_result_hash(sample_model(), inputs)
+        committed = [e for e in await events(runtime, "ResultCommitted")
+                     if int(e.args["taskId"]) == task_id]
+        paid = [e for e in await events(runtime, "ExecutorPaid")
+                if int(e.args["taskId"]) == task_id]
+        assert len(committed) == 3
+        assert sorted(e.args["executor"] for e in paid) == sorted(worker_addresses(cluster))
+        assert not [e for e in await events(runtime, "ResultDisagreed")
+                    if int(e.args["taskId"]) == task_id]
+
+
+async def test_task_of_another_determinism_class_is_refused(cluster: demo.DemoCluster,
+                                                            tmp_path: Path) -> None:
+    async with requester(cluster) as runtime:
+        own = runtime.services["pipeline"].class_id
+        other = own % 255 + 1
+        task_id = await submit(runtime, tmp_path / "cls.safetensors", demo.sample_inputs(3),
+                               redundancy=2, determinism=other, deadline_s=320)
+        deadline = time.monotonic() + 30
+        reasons: list[str] = []
+        while len(reasons) < cluster.workers and time.monotonic() < deadline:
+            reasons = [t["failure_reason"] for home in cluster.worker_homes
+                       for t in ControlClient(home).status()["task_list"]
+                       if t["task_id"] == str(task_id)]
+            await asyncio.sleep(0.5)
+        assert len(reasons) == cluster.workers
+        assert all(f"needs determinism class {other}" in r for r in reasons), reasons
+        await runtime.services["pipeline"].requester.cancel(task_id)
+
+
+def test_cli_submit_wait_result_and_status(cluster: demo.DemoCluster, tmp_path: Path) -> None:
+    import json
+
+    from oarn_tui.compute.tensors import encode_canonical
+    from oarn_tui.samples import sample_model
+    from tests.conftest import run_oarn
+
+    inputs = tmp_path / "cli-in.safetensors"
+    inputs.write_bytes(encode_canonical(demo.sample_inputs(11)))
+    out = tmp_path / "cli-out.safetensors"
+    home = cluster.requester_home
+    submitted = run_oarn(home, "task", "submit", "--model", str(sample_model()), "--input",
+                         str(inputs), "--reward", "0.5", "--wait", "--out", str(out),
+                         "--password-file", str(cluster.password_file), "--json",
+                         timeout=240)
+    assert submitted.returncode == 0, submitted.stderr
+    document = json.loads(submitted.stdout)
+    assert document["reward"] == {"amount": "0.5", "wei": str(5 * 10**17)}
+    expected = direct_result_hash(sample_model(), demo.sample_inputs(11))
+    assert document["result"]["result_hash"] == expected
+    assert "0x" + hashlib.sha256(out.read_bytes()).hexdigest() == expected
+    status = run_oarn(home, "task", "status", str(document["task_id"]), "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["status"] == "finalized"
+    again = run_oarn(home, "task", "result", str(document["task_id"]), "--out",
+                     str(tmp_path / "again"), "--password-file", str(cluster.password_file))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again").read_bytes() == out.read_bytes()
+    bad = run_oarn(home, "task", "submit", "--model", str(sample_model()), "--input",
+                   str(inputs), "--reward", "-1", "--password-file", str(cluster.password_file))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+async def test_unlock_on_a_running_node_restarts_chain_and_p2p_then_sends(
+        cluster: demo.DemoCluster) -> None:
+    from oarn_tui.chain.anvil import devnet_addresses
+    from oarn_tui.config import load_config
+    from oarn_tui.runtime.assemble import build_runtime
+    from oarn_tui.runtime.node import CommandError
+
+    runtime = build_runtime(load_config(cluster.requester_home), worker=False)
+    await runtime.start()
+    try:
+        assert runtime.status()["wallet"]["state"] == "locked"
+        with pytest.raises(CommandError, match="wrong passphrase"):
+            await runtime.commands.call("wallet.unlock", passphrase="not it")
+        passphrase = cluster.password_file.read_text().strip()
+        unlocked = await runtime.commands.call("wallet.unlock", passphrase=passphrase)
+        assert unlocked["state"] == "unlocked"
+        chain = runtime.services["chain"]
+        await asyncio.wait_for(chain.connected.wait(), 30)
+        deadline = time.monotonic() + 30
+        while chain.contracts is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert chain.contracts is not None
+        assert runtime.services["p2p"].node.peer_id == unlocked["peer_id"]
+        target = devnet_addresses()[9]
+        before = await chain.contracts.token_balance("comp", target)
+        sent = await runtime.commands.call("wallet.send", to=target, amount="0.25",
+                                           token="COMP")
+        assert sent["tx_hash"].startswith("0x")
+        assert await chain.contracts.token_balance("comp", target) - before == 25 * 10**16
+        with pytest.raises(CommandError, match="not an Ethereum address"):
+            await runtime.commands.call("wallet.send", to="0x12", amount="1", token="ETH")
+    finally:
+        await runtime.stop()
+        runtime.close()

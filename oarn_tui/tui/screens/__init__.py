@@ -1,0 +1,1 @@
+"""Dashboard screens: main, task detail, onboarding, wallet, models, settings."""

@@ -1,0 +1,1 @@
+"""Dashboard panes: each renders one part of a `NodeSnapshot`."""

@@ -1,0 +1,33 @@
+"""Peers pane: a DataTable of connected peers, updated incrementally."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable
+
+from oarn_tui.runtime.peerbook import PeerInfo
+from oarn_tui.tui import format as fmt
+from oarn_tui.tui.table_sync import TableSync
+
+PEER_COLUMNS = (("peer", "Peer"), ("address", "Address"), ("latency", "Latency"),
+                ("score", "Score"), ("caps", "Capabilities"))
+
+
+def peer_cells(peer: PeerInfo) -> tuple[str, ...]:
+    return (fmt.short_id(peer.peer_id, 8, 4), peer.address or "—", fmt.latency(peer.latency_ms),
+            f"{peer.score:.1f}", fmt.capabilities(peer.capabilities))
+
+
+class PeersTable(DataTable[Any]):
+    """Connected peers, best score first."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        for key, label in PEER_COLUMNS:
+            self.add_column(label, key=key)
+        self.sync = TableSync(self, order_column="peer")
+
+    def show(self, peers: tuple[PeerInfo, ...]) -> None:
+        ordered = sorted(peers, key=lambda p: (-p.score, p.peer_id))
+        self.sync.apply({p.peer_id: peer_cells(p) for p in ordered})

@@ -1,0 +1,98 @@
+"""Pane behaviour: incremental task-table updates, telemetry from the real hardware service,
+the log level filter, and the pure formatting helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tui_seed import FIXED_NOW, make_app, seed_all, seed_tasks
+
+from oarn_tui.config import load_config
+from oarn_tui.hardware.service import HardwareService
+from oarn_tui.runtime.node import NodeRuntime
+from oarn_tui.tui import format as fmt
+from oarn_tui.tui.screens.dashboard import DashboardScreen
+
+
+async def test_tui_task_table_updates_only_what_changed(runtime: NodeRuntime) -> None:
+    seed_all(runtime)
+    seed_tasks(runtime, count=300)
+    app = make_app(runtime)
+    async with app.run_test(size=(120, 40)):
+        await app.tick()
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        tasks = dashboard.tasks
+        assert tasks.row_count == 304
+        assert tasks.sync.cell_updates == 0
+        await app.tick()
+        assert tasks.sync.cell_updates == 0  # nothing changed, nothing rewritten
+        victim = f"0x{7:064x}"
+        runtime.ledger.transition(victim, "storing", progress=0.9, ts=FIXED_NOW + 5)
+        await app.tick()
+        assert tasks.row_count == 304
+        assert 1 <= tasks.sync.cell_updates <= 3  # stage, progress, elapsed of one row
+        row = tasks.get_row(victim)
+        assert str(row[2]) == "storing" and "90%" in row[3]
+        position = tasks.get_row_index(victim)
+        runtime.ledger.transition("0xnew", "discovered", model="tiny", ts=FIXED_NOW + 6)
+        await app.tick()
+        assert tasks.row_count == 305
+        first_key, _ = tasks.coordinate_to_cell_key((0, 0))
+        assert first_key.value == "0xnew"  # newest first; others keep their order
+        assert tasks.get_row_index(victim) == position + 1
+
+
+async def test_tui_telemetry_from_the_hardware_service(home: Path) -> None:
+    runtime = NodeRuntime(load_config(home, env={}))
+    runtime.add_service(HardwareService())
+    await runtime.start()
+    app = make_app(runtime)
+    try:
+        async with app.run_test(size=(120, 40)):
+            for _ in range(40):  # bounded: samples arrive every telemetry_interval_s (1 s)
+                await app.tick()
+                if app.telemetry_feed.samples:
+                    break
+                await asyncio.sleep(0.1)
+            assert app.telemetry_feed.samples
+            dashboard = app.screen
+            assert isinstance(dashboard, DashboardScreen)
+            text = dashboard.telemetry.plain()
+            assert "CPU" in text and "RAM" in text
+            if not dashboard.telemetry.telemetry.gpus:
+                assert "CPU only" in text
+    finally:
+        await runtime.stop()
+        runtime.close()
+
+
+async def test_tui_log_level_filter(runtime: NodeRuntime) -> None:
+    seed_all(runtime)
+    app = make_app(runtime)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.tick()
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        logs = dashboard.logs
+        assert len(logs.lines) == 4  # debug hidden at the default "info"
+        await pilot.press("l")
+        assert logs.min_level == "warning" and len(logs.lines) == 2
+        await pilot.press("l", "l")
+        assert logs.min_level == "debug" and len(logs.lines) == 5
+
+
+def test_tui_format_helpers() -> None:
+    assert fmt.short_id("0x" + "a" * 64) == "0xaaaa…aaaa"
+    assert fmt.short_id("abc") == "abc"
+    assert fmt.amount(2_500_000_000_000_000_000, "COMP") == "2.5 COMP"
+    assert fmt.amount(1_234_567_800_000_000_000) == "1.2345"
+    assert fmt.duration(42) == "42s" and fmt.duration(185) == "3m05s"
+    assert fmt.duration(7620) == "2h07m" and fmt.duration(3 * 86400 + 4 * 3600) == "3d04h"
+    assert fmt.uptime(59) == "0m" and fmt.uptime(3725) == "1h02m"
+    assert fmt.bar(0.5, 10) == "█████░░░░░" and fmt.bar(None, 3) == "···"
+    assert fmt.sparkline([0, 50, 100], 3, 100) == "▁▅█"
+    assert fmt.sparkline([], 4) == "    "
+    assert fmt.megabytes(512) == "512M" and fmt.megabytes(2048) == "2.0G"
+    assert fmt.capabilities({"frameworks": ["onnx", "gguf"], "gpus": 1}) == "onnx,gguf 1 GPU"
