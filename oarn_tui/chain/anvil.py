@@ -152,7 +152,9 @@ def start_anvil(work_dir: Path, *, state_path: Path | None = None, detached: boo
     log_path = work_dir / "anvil.log"
     anvil_home = work_dir / "anvil-home"
     anvil_home.mkdir(exist_ok=True)
-    args = [str(binary), "--host", "127.0.0.1", "--port", "0", "--prune-history",
+    # `--prune-history` alone keeps no past states, so a call that resolved "latest" just
+    # before a new block fails with BlockOutOfRangeError; keep a few in memory (no disk).
+    args = [str(binary), "--host", "127.0.0.1", "--port", "0", "--prune-history", "64",
             "--chain-id", str(chain_id), "--mnemonic", DEVNET_MNEMONIC,
             "--accounts", str(DEVNET_ACCOUNTS), "--balance", str(balance_eth)]
     if state_path is not None:

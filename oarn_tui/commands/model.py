@@ -135,6 +135,18 @@ def pull(app: AppContext, cid: str, name: str | None, as_json: bool) -> None:
         root = CID.parse(cid)
     except CIDError as exc:
         raise UserError(str(exc)) from None
+    from oarn_tui.runtime.control import ControlClient, ControlError, NodeNotRunning
+
+    try:  # a running node fetches over bitswap (and keeps serving the blocks)
+        manifest = ControlClient(app.home, timeout=3600).command(
+            "model.pull", cid=str(root), model_name=name)
+    except NodeNotRunning:
+        pass
+    except ControlError as exc:
+        raise UserError(str(exc)) from None
+    else:
+        emit(manifest, as_json, manifest["cid"])
+        return
     storage = _open_models(app)
     try:
         if not storage.blocks.dag_complete(root):

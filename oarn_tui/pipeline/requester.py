@@ -32,6 +32,7 @@ class Requester:
     def __init__(self, handles: Handles) -> None:
         self.h = handles
         self.ledger = handles.runtime.ledger
+        self._submit_lock = asyncio.Lock()
 
     async def _store(self, source: Path | bytes) -> str:
         return str(await self.h.storage.storage.local.add_file(source))
@@ -69,7 +70,8 @@ class Requester:
                         framework=framework, min_vram_mb=min_vram_mb, min_ram_mb=min_ram_mb,
                         max_runtime_s=max_runtime_s, determinism=determinism,
                         redundancy=redundancy, claim_timeout_s=claim_timeout_s)
-        task_id = await contracts.submit_task(spec)
+        async with self._submit_lock:  # approve + submit must not interleave (allowance)
+            task_id = await contracts.submit_task(spec)
         key = str(task_id)
         for cid in (model_cid, input_cid):
             await self.h.storage.pin_task_input(cid, task_id)

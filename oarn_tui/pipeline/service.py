@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ log = logging.getLogger("oarn.pipeline")
 MAX_ATTEMPTS = 6
 BACKOFF_CAP_S = 20.0
 DISCOVERY_INTERVAL_S = 0.5
+MIN_ANNOUNCER_SCORE = -50.0  # peers that sent many invalid messages stop hinting us
 
 
 class PipelineService:
@@ -36,6 +38,7 @@ class PipelineService:
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._known: set[int] = set()
         self._names: dict[int, str] = {}
+        self._seen_at: dict[int, float] = {}  # first sighting, for the distribution latency
         self._active: dict[int, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._state, self._reason = "stopped", "not started"
@@ -92,10 +95,15 @@ class PipelineService:
             self._names.setdefault(task_id, model_name)
         if task_id in self._known or not self.worker:
             return
+        self._seen_at[task_id] = time.time()
         self._known.add(task_id)
         self._queue.put_nowait(task_id)
 
     async def _on_announcement(self, envelope: Any) -> None:
+        node = getattr(self.handles.p2p, "node", None) if self.handles else None
+        if node is not None and node.scores.score(envelope.sender) < MIN_ANNOUNCER_SCORE:
+            log.info("ignored announcement from low-scored peer %s", envelope.sender)
+            return
         ids, problems = announced_task_ids(envelope.body)
         if problems:
             log.info("ignored malformed announcement items from %s: %s", envelope.sender,
@@ -164,7 +172,8 @@ class PipelineService:
         try:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 run = TaskRun(self.handles, task_id, class_id=self.class_id,
-                              model_name=self._names.get(task_id, ""), force=force)
+                              model_name=self._names.get(task_id, ""), force=force,
+                              discovered_at=self._seen_at.pop(task_id, None))
                 try:
                     await run.run()
                     return

@@ -80,13 +80,15 @@ class TaskRun:
     """Drives one task for this node as executor; `await run()` returns when it ends."""
 
     def __init__(self, handles: Handles, task_id: int, *, class_id: int,
-                 model_name: str = "", force: bool = False) -> None:
+                 model_name: str = "", force: bool = False,
+                 discovered_at: float | None = None) -> None:
         self.h = handles
         self.task_id = task_id
         self.key = str(task_id)
         self.class_id = class_id
         self.model_name = model_name
         self.force = force
+        self.discovered_at = discovered_at
         self.ledger = handles.runtime.ledger
         self.work_dir = handles.runtime.home / "work"
 
@@ -148,6 +150,9 @@ class TaskRun:
                       f"{self.class_id}")
         elif not self.force and not self.h.runtime.accepting:
             reason = "accepting is paused"
+        elif view.redundancy > 1 and await self._disagrees_too_often():
+            reason = ("this node's results disagreed on chain too often; taking only R = 1 "
+                      "tasks until it agrees again")
         if not reason and not self.force:
             decision = self.h.compute.decide(TaskRequirements(
                 framework=view.framework, min_vram_mb=view.min_vram_mb,
@@ -161,8 +166,17 @@ class TaskRun:
             self._stage("rejected", reason, failure_reason=reason, **common)
             return False
         self._stage("accepted", "fits this node's hardware and policy", **common,
-                    details={"redundancy": view.redundancy, "deadline": view.deadline})
+                    details={"redundancy": view.redundancy, "deadline": view.deadline,
+                             "discovered_at": self.discovered_at or time.time()})
         return True
+
+    async def _disagrees_too_often(self) -> bool:
+        """On-chain counters feed acceptance: a node whose redundant results disagreed in more
+        than a quarter of its last tasks (at least 4) stops taking redundant tasks, where a
+        minority result costs stake."""
+        stats = await self.h.contracts.executor_stats()
+        total = stats["completed"] + stats["disagreed"]
+        return total >= 4 and stats["disagreed"] * 4 > total
 
     async def _claim(self) -> None:
         try:

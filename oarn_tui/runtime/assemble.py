@@ -43,6 +43,7 @@ class LinksService:
     def __init__(self) -> None:
         self.runtime: Any = None
         self.balances: dict[str, int] = {}
+        self.reputation: dict[str, int] = {}  # on-chain completed / disagreed / timed out
         self.dialled: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -92,6 +93,7 @@ class LinksService:
                 if chain is not None and chain.contracts is not None:
                     await self._dial_bootstrap(chain)
                     self.balances = await chain.contracts.balances()
+                    self.reputation = await chain.contracts.executor_stats()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the RPC may be down: the chain service reports it
@@ -123,6 +125,13 @@ class LinksService:
                             "chain_id": status["chain_id"], "block": status["block"],
                             "rpc_url": status["rpc_url"], "registry": status.get("registry"),
                             "registered": status.get("registered")}
+        exchange = runtime.services["storage"].fetcher if "storage" in runtime.services \
+            else None
+        if exchange is not None and hasattr(exchange, "adapter"):
+            doc["transfer"] = {"received": exchange.fetched_bytes,
+                               "sent": exchange.adapter.served_bytes}
+        if self.reputation:
+            doc["reputation"] = self.reputation
         wallet = doc.setdefault("wallet", {})
         wallet["balances"] = {token: amount_json(wei) for token, wei in self.balances.items()}
         pending = sum(t.reward_wei for t in runtime.ledger.in_stages(PENDING_STAGES)

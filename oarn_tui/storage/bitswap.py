@@ -36,6 +36,7 @@ class VerifiedBlockStore(BlockStore):
         self.unsolicited = 0
         self.rejected = 0
         self.served = 0
+        self.served_bytes = 0
 
     def expect(self, cid: CID) -> None:
         """Accept this block when a peer sends it (called before asking for it)."""
@@ -48,6 +49,7 @@ class VerifiedBlockStore(BlockStore):
         data: bytes | None = await trio.to_thread.run_sync(self.store.get_or_none, to_cid(cid))
         if data is not None:
             self.served += 1
+            self.served_bytes += len(data)
         return data
 
     async def put_block(self, cid: CIDInput, data: bytes) -> None:

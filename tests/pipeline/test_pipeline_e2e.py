@@ -242,12 +242,12 @@ async def test_malformed_announcement_is_ignored(cluster: demo.DemoCluster,
             return "".join((home / "logs" / "node.log").read_text()
                            for home in cluster.worker_homes)
 
+        await node.publish_raw(TOPIC_TASKS, b"\x00not a signed envelope\xff")
         deadline = time.monotonic() + 30  # the gossip mesh may still be forming: resend
         while "ignored malformed announcement items" not in worker_logs():
             assert time.monotonic() < deadline, "no worker saw the malformed announcement"
             await node.publish(TOPIC_TASKS, {"tasks": [{"task_id": "1; DROP TABLE tasks"},
                                                        {"task_id": -4}, "junk"]})
-            await node.publish_raw(TOPIC_TASKS, b"\x00not a signed envelope\xff")
             await asyncio.sleep(1.0)
         task_id = await submit(runtime, tmp_path / "after.safetensors", demo.sample_inputs(2))
         final = await runtime.services["pipeline"].requester.wait(task_id, 120)
@@ -367,3 +367,26 @@ async def test_unlock_on_a_running_node_restarts_chain_and_p2p_then_sends(
     finally:
         await runtime.stop()
         runtime.close()
+
+
+def test_worker_metrics_and_status_show_the_work_done(cluster: demo.DemoCluster) -> None:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, float] = {}
+    for home in cluster.worker_homes:
+        status = ControlClient(home).status()
+        assert status["reputation"]["completed"] >= 0
+        assert set(status["transfer"]) == {"received", "sent"}
+        with urllib.request.urlopen(status["metrics"]["url"], timeout=10) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                key = sample.name + "".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                totals[key] = totals.get(key, 0.0) + sample.value
+    assert totals["oarn_tasksstage=rewarded"] >= 4
+    assert totals["oarn_comp_earned_total"] >= 8  # 4+ tasks × (1 COMP reward + 1 COMP bonus)
+    assert totals["oarn_inference_seconds_count"] >= 4
+    assert totals["oarn_bytes_transferreddirection=received"] > 0
+    assert totals["oarn_peers"] >= 3
