@@ -4,6 +4,7 @@ so `oarn --help` and `oarn status` start fast."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from pathlib import Path

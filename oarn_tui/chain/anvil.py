@@ -43,7 +43,9 @@ def find_anvil(env: dict[str, str] | None = None) -> Path | None:
     on_path = shutil.which("anvil", path=env.get("PATH"))
     if on_path:
         return Path(on_path)
-    candidates = [PROJECT_ROOT / "contracts" / "node_modules" / ANVIL_PACKAGE,
+    bundled = Path(__file__).resolve().parent / "bin" / \
+        ("anvil.exe" if sys.platform == "win32" else "anvil")  # desktop installers ship it here
+    candidates = [bundled, PROJECT_ROOT / "contracts" / "node_modules" / ANVIL_PACKAGE,
                   Path(sys.prefix) / "lib" / "node_modules" / ANVIL_PACKAGE,
                   Path("/usr/local/lib/node_modules") / ANVIL_PACKAGE,
                   Path("/usr/lib/node_modules") / ANVIL_PACKAGE]

@@ -1,0 +1,126 @@
+"""The relocatable Linux bundle installs into a clean home and runs `oarn demo` without Node.js."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ANVIL = REPO / "contracts" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+# The only tools the launcher and install.sh use; node and anvil are deliberately absent.
+TOOLS = ("sh", "dirname", "readlink", "cp", "mkdir", "rm", "mv", "ln", "sed", "cat", "id")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.anvil,
+    pytest.mark.skipif(sys.platform != "linux", reason="the Linux bundle is built on Linux"),
+    pytest.mark.skipif(not ANVIL.is_file(),
+                       reason="anvil missing: run `npm ci` in contracts/ to bundle it"),
+]
+
+
+def can_switch_user() -> bool:
+    return os.geteuid() == 0 and all(shutil.which(tool) for tool in ("useradd", "userdel",
+                                                                        "runuser"))
+
+
+@pytest.fixture
+def clean_root() -> Iterator[tuple[Path, list[str]]]:
+    """A world-readable scratch dir and the command prefix that runs as a fresh, unprivileged user
+    (or as the current user with a clean HOME when users cannot be created)."""
+    scratch = Path(tempfile.mkdtemp(prefix="oarn-pkg-"))
+    scratch.chmod(0o755)
+    home = scratch / "home"
+    user = f"oarnpkg{os.getpid() % 100000}"
+    prefix: list[str] = []
+    created = False
+    if can_switch_user():
+        subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell",
+                        "/bin/sh", user], check=True, capture_output=True)
+        created = True
+        prefix = ["runuser", "-u", user, "--"]
+    else:
+        home.mkdir()
+    tools = scratch / "tools"
+    tools.mkdir()
+    for tool in TOOLS:
+        found = shutil.which(tool)
+        assert found, f"{tool} is needed by the launcher"
+        (tools / tool).symlink_to(found)
+    env = ["env", "-i", f"HOME={home}", f"PATH={tools}", "LANG=C.UTF-8"]
+    try:
+        yield scratch, [*prefix, *env]
+    finally:
+        if created:
+            subprocess.run(["userdel", "--remove", user], capture_output=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Runs from the repository root on purpose: its `oarn_tui` must not shadow the bundle's."""
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_packaging_bundle_installs_and_runs_demo(clean_root: tuple[Path, list[str]]) -> None:
+    scratch, as_clean_user = clean_root
+    dist = scratch / "dist"
+    build = run([sys.executable, str(REPO / "packaging" / "build_linux_bundle.py"),
+                 "--out", str(dist), "--no-archive",
+                 *(["--deb"] if shutil.which("dpkg-deb") else [])], timeout=300)
+    assert build.returncode == 0, build.stderr
+    bundle = Path(build.stdout.strip().splitlines()[-1])
+    assert (bundle / "python" / "lib" / "node_modules" / "@foundry-rs").is_dir()
+    for path in [scratch, *scratch.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o755)
+    home = scratch / "home"
+    local = home / ".local"
+
+    installed = run([*as_clean_user, str(bundle / "install.sh"), "--prefix", str(local)], 120)
+    assert installed.returncode == 0, installed.stderr
+    oarn = local / "bin" / "oarn"
+    assert (local / "share" / "applications" / "network.oarn.desktop").is_file()
+
+    which = run([*as_clean_user, "sh", "-c", "command -v node || command -v anvil || echo none"],
+                30)
+    assert which.stdout.strip() == "none", "the clean PATH must not offer node or anvil"
+
+    helped = run([*as_clean_user, str(oarn), "--help"], 60)
+    assert helped.returncode == 0, helped.stderr
+    assert "Usage: oarn" in helped.stdout and "demo" in helped.stdout
+
+    bundled = local / "lib" / "oarn" / "python"
+    python = bundled / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    located = run([*as_clean_user, f"LD_LIBRARY_PATH={bundled / 'lib'}",
+                   str(python), "-I", "-c",
+                   "from oarn_tui.chain.anvil import find_anvil; print(find_anvil())"], 60)
+    assert located.returncode == 0, located.stderr
+    assert located.stdout.strip().startswith(str(bundled / "lib")), \
+        "the demo must use the bundled anvil"
+
+    demo = run([*as_clean_user, str(oarn), "--home", str(home / "node"), "demo", "--headless",
+                "--tasks", "3", "--json"], timeout=150)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    summary = json.loads(demo.stdout)
+    assert summary["tasks_finalized"] == 3 and summary["tasks_failed"] == 0
+    assert len(summary["results"]) == 3
+
+    debs = sorted(dist.glob("oarn_*.deb"))
+    if debs:  # the .deb holds the same bundle under /opt/oarn; unpack it into a fresh root
+        root = scratch / "root"
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(root)], check=True, timeout=120)
+        root.chmod(0o755)
+        from_deb = run([*as_clean_user, str(root / "usr" / "bin" / "oarn"), "--help"], 60)
+        assert from_deb.returncode == 0 and "Usage: oarn" in from_deb.stdout, from_deb.stderr
+
+    imported = run([*as_clean_user, "PYTHONSAFEPATH=1", f"LD_LIBRARY_PATH={bundled / 'lib'}",
+                    str(python), "-c", "import oarn_tui; print(oarn_tui.__file__)"], 60)
+    assert imported.stdout.strip().startswith(str(bundled)), imported.stdout
