@@ -19,15 +19,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from oarn_tui.fsutil import atomic_write_bytes
 from oarn_tui.storage.cid import CID, DAG_PB, as_cid, base32_decode
 from oarn_tui.storage.dagpb import DagPBError, block_links
 
@@ -353,18 +352,7 @@ class Blockstore:
         if path.parent.name not in self._shards:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._shards.add(path.parent.name)
-        fd, tmp_name = tempfile.mkstemp(prefix=".put-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                if self.durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
+        atomic_write_bytes(path, data, mode=0o644, durable=self.durable)
 
     def _delete_key(self, key: str) -> int | None:
         row = self._db.execute("SELECT size FROM blocks WHERE key = ?", (key,)).fetchone()

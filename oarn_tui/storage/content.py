@@ -8,13 +8,11 @@ balanced layout), so the same bytes get the same CID whichever backend is config
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from oarn_tui.fsutil import atomic_write_chunks
 from oarn_tui.storage.blockstore import BlockNotFound, Blockstore
 from oarn_tui.storage.cid import CID, as_cid
 from oarn_tui.storage.unixfs import ImportOptions, iter_file, read_file
@@ -47,24 +45,8 @@ class ContentStore(Protocol):
 
 
 def write_chunks_atomically(dest: Path, chunks: Iterable[bytes]) -> int:
-    """Write an iterable of byte chunks to `dest` via a temp file + rename; return the size."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-                size += len(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    return size
+    """Write byte chunks to `dest` via a temp file + rename; return the size."""
+    return atomic_write_chunks(dest, chunks, mode=0o644)
 
 
 class LocalContentStore:
