@@ -39,6 +39,7 @@ from oarn_tui.p2p.messages import (
 )
 from oarn_tui.p2p.peering import PeeringMixin, addrs_of
 from oarn_tui.p2p.scoring import PeerScores
+from oarn_tui.p2p.stale import StaleStreamNotifee
 from oarn_tui.p2p.validation import MessageValidator, RateWindow
 
 log = logging.getLogger("oarn.p2p")
@@ -48,6 +49,7 @@ RequestHandler = Callable[[Envelope], Awaitable[dict[str, Any]]]
 PUBLISH_QUEUE_SIZE = 32
 PUBLISH_RATE_PER_TOPIC = 8  # below gossipsub's default 10 msg/s per topic per peer
 OUTBOUND_HIGH_WATER = 24  # of gossipsub's 32-RPC per-peer outbound queue
+CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -189,9 +191,34 @@ class P2PNode(PeeringMixin):
                 finally:
                     if mdns is not None:
                         mdns.stop()
-                    if self.bitswap is not None:
-                        with trio.move_on_after(2):
-                            await self.bitswap.stop()
+                    # stop runs as a cancellation: shield the bounded clean-up from it
+                    with trio.CancelScope(shield=True):
+                        if self.bitswap is not None:
+                            with trio.move_on_after(2):
+                                await self.bitswap.stop()
+                        await self._close_host()
+
+    async def _close_host(self) -> None:
+        """Close every connection (down to its socket) and listener before the services go.
+
+        Leaving `host.run` only cancels the swarm's tasks and leaves sockets open, and
+        `host.close()` skips a connection whose wrapper was already marked closed while its
+        muxer and socket still run (seen in libp2p 0.8.1). Peers then keep a live-looking
+        connection and pubsub stream for this peer ID: a node restarted with the same key never
+        gets their subscriptions again and its gossip reaches no one. So each muxed connection is
+        closed directly (GO_AWAY, then the socket), then the host.
+        """
+        network = self.host.get_network()
+        with trio.move_on_after(CLOSE_TIMEOUT_S) as scope:
+            for conns in list(network.get_connections_map().values()):
+                for conn in list(conns):
+                    await _close_muxed(conn.muxed_conn)
+            try:
+                await self.host.close()
+            except Exception as error:  # best effort: the sockets are already closed
+                log.debug("closing the libp2p host failed: %s", error)
+        if scope.cancelled_caught:
+            log.warning("closing the libp2p host took over %.0f s", CLOSE_TIMEOUT_S)
 
     async def _run_service(self, service: Any) -> None:
         from libp2p.tools.anyio_service import background_trio_service
@@ -213,6 +240,8 @@ class P2PNode(PeeringMixin):
             max_messages_per_topic_per_second=1000.0,
         )
         pubsub = Pubsub(self.host, gossipsub, max_inbound_rpc_size=4 * MAX_MESSAGE_BYTES)
+        # a peer restarted with the same key must get a fresh pubsub stream (see stale.py)
+        self.host.get_network().register_notifee(StaleStreamNotifee(pubsub))
         return pubsub, gossipsub
 
     # ---- gossip ------------------------------------------------------------------------------
@@ -438,6 +467,16 @@ def _decode_trusted(data: bytes, max_bytes: int) -> Envelope:
     from oarn_tui.p2p.messages import decode_message
 
     return decode_message(data, max_bytes)
+
+
+async def _close_muxed(muxed_conn: Any) -> None:
+    """Close one muxed connection and its socket unless already closed (errors are logged)."""
+    if getattr(muxed_conn, "is_closed", False):
+        return
+    try:
+        await muxed_conn.close()
+    except Exception as error:  # the peer may have gone already
+        log.debug("closing a connection failed: %s", error)
 
 
 def _spawn_callback(callback: GossipCallback, envelope: Envelope) -> None:

@@ -34,7 +34,7 @@ def emit(**fields: Any) -> None:
 def build_node(args: argparse.Namespace) -> tuple[P2PNode, Any]:
     home = Path(args.home)
     home.mkdir(parents=True, exist_ok=True)
-    key_pair = generate_identity()
+    key_pair = generate_identity(bytes.fromhex(args.seed) if args.seed else None)
     peer_id_binding = None
     if not args.attacker:
         from oarn_tui.p2p.host import peer_id_of
@@ -130,6 +130,7 @@ async def main() -> None:
     parser.add_argument("--padding", action="store_true")
     parser.add_argument("--peer-rate", type=float, default=20.0)
     parser.add_argument("--discovery-interval", type=float, default=1.0)
+    parser.add_argument("--seed", default="", help="hex Ed25519 seed: the same peer ID on restart")
     args = parser.parse_args()
     node, parts = build_node(args)
     await node.start()
