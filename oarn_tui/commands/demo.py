@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -44,8 +46,10 @@ def demo(app: AppContext, headless: bool, tasks: int, workers: int, interval: fl
         raise UserError(str(exc)) from None
 
 
-def _with_dashboard(root, tasks: int, workers: int, interval: float, keep: bool, say) -> None:
-    """Dashboard attached to worker 1 while the requester submits from a background thread."""
+def _with_dashboard(root: Path, tasks: int, workers: int, interval: float, keep: bool,
+                    say: Callable[[str], None]) -> None:
+    """Dashboard attached to worker 1 while the requester submits from a background thread
+    (its progress shows on the dashboard; the terminal belongs to the dashboard)."""
     import asyncio
 
     from oarn_tui.pipeline import demo as demo_run
@@ -55,10 +59,9 @@ def _with_dashboard(root, tasks: int, workers: int, interval: float, keep: bool,
     try:
         demo_run.prepare(cluster, say)
         demo_run.start_workers(cluster, say)
-        messages: list[str] = []
         requester = threading.Thread(
             target=lambda: asyncio.run(demo_run.run_requester(
-                cluster, tasks, say=messages.append, interval_s=interval)),
+                cluster, tasks, say=lambda _message: None, interval_s=interval)),
             name="demo-requester", daemon=True)
         requester.start()
         run_dashboard(cluster.worker_home(1), None)
