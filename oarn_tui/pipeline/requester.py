@@ -96,8 +96,7 @@ class Requester:
         if exchange is not None:
             for item in items:
                 for cid in (item["model_cid"], item["input_cid"]):
-                    with contextlib.suppress(Exception):
-                        await exchange.provide(as_cid(cid))
+                    exchange.provide_later(as_cid(cid))
         if node is not None:
             try:
                 await node.publish(TOPIC_TASKS, {"tasks": items})

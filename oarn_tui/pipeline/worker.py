@@ -194,7 +194,13 @@ class TaskRun:
             raise
         self._stage("claimed", "claimed on chain", tx_hash=_tx_hash(receipt))
 
-    async def _fetch_cid(self, cid: str, dest: Path, label: str) -> Path:
+    async def _requester_peer(self, view: Any) -> str | None:
+        """The requester's peer ID from the registry (it registered when its node started)."""
+        with contextlib.suppress(Exception):
+            return (await self.h.contracts.get_node(view.requester))["peer_id"] or None
+        return None
+
+    async def _fetch_cid(self, cid: str, dest: Path, label: str, hint: str | None) -> Path:
         storage = self.h.storage.storage
         if dest.exists():
             return dest
@@ -205,7 +211,7 @@ class TaskRun:
                 if total:
                     self.ledger.update(self.key, progress=round(min(done / total, 1.0), 3))
 
-            await fetcher.fetch(as_cid(cid), progress)
+            await fetcher.fetch(as_cid(cid), progress, hint=hint)
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             await storage.local.get_file(cid, dest)
@@ -216,12 +222,13 @@ class TaskRun:
     async def _fetch(self, view: Any) -> tuple[Path, Path]:
         self._stage("fetching", "model and input by CID")
         suffix = FRAMEWORK_SUFFIX.get(view.framework, "")
+        hint = await self._requester_peer(view)
         model = await self._fetch_cid(view.model_cid,
                                       self.work_dir / "models" / f"{view.model_cid}{suffix}",
-                                      "model")
+                                      "model", hint)
         data = await self._fetch_cid(view.input_cid,
                                      self.work_dir / "inputs" / f"{view.input_cid}.safetensors",
-                                     "input")
+                                     "input", hint)
         return model, data
 
     async def _execute(self, view: Any, model_path: Path, input_path: Path) -> Any:
@@ -250,8 +257,7 @@ class TaskRun:
         cid = str(await self.h.storage.storage.local.add_file(result.encoded))
         await self.h.storage.pin_result(cid)
         if self.h.storage.fetcher is not None:
-            with contextlib.suppress(Exception):
-                await self.h.storage.fetcher.provide(as_cid(cid))
+            self.h.storage.fetcher.provide_later(as_cid(cid))
         self.ledger.update(self.key, result_cid=cid, result_hash=result.result_hash,
                            progress=1.0)
         self.ledger.transition(self.key, "storing", note=f"stored as {cid}",

@@ -8,6 +8,7 @@ served the last blocks first, then the DHT providers of the block, then every co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -37,12 +38,26 @@ class BitswapExchange:
         self.block_timeout_s = block_timeout_s
         self.concurrency = concurrency
         self._preferred: list[str] = []
+        self._providing: set[asyncio.Task[None]] = set()
         self.fetched_blocks = 0
         self.fetched_bytes = 0
 
     async def provide(self, root: CID) -> bool:
         """Announce `root` in the DHT (roots strategy: providers are found per file)."""
         return bool(await self.node.provide(str(root)))
+
+    def provide_later(self, root: CID) -> None:
+        """Announce `root` in the background: a DHT round trip must not delay the caller."""
+
+        async def provide() -> None:
+            try:
+                await self.provide(root)
+            except Exception as error:  # the next reprovide round tries again
+                log.debug("providing %s failed: %s", root, error)
+
+        task = asyncio.get_running_loop().create_task(provide())
+        self._providing.add(task)
+        task.add_done_callback(self._providing.discard)
 
     async def find_providers(self, root: CID) -> list[dict[str, Any]]:
         """Deduplicated providers of `root` (never ourselves)."""
@@ -66,13 +81,28 @@ class BitswapExchange:
             self._preferred = connected
         return connected
 
-    async def fetch(self, root: CID, progress: ProgressCallback | None = None) -> int:
-        """Find providers of `root`, connect, fetch and verify the whole file; returns its size."""
+    async def fetch(self, root: CID, progress: ProgressCallback | None = None, *,
+                    hint: str | None = None) -> int:
+        """Find providers of `root`, connect, fetch and verify the whole file; returns its size.
+
+        `hint` names a connected peer that most likely has the file (a task's requester): it is
+        asked first, which skips the DHT lookup; the DHT is the fallback."""
+        if hint and not self.store.dag_complete(root) and \
+                hint in {p["peer_id"] for p in self.node.peers()}:
+            self._preferred = [hint]
+            try:
+                size = await fetch_dag(root, self, self.store, progress=progress,
+                                       concurrency=self.concurrency)
+            except FetchError as error:
+                log.debug("hinted peer %s could not serve %s: %s", hint, root, error)
+            else:
+                self.provide_later(root)
+                return size
         if not self.store.dag_complete(root) and not await self.connect_providers(root):
             raise NoProviders(f"no providers found for {root}")
         size = await fetch_dag(root, self, self.store, progress=progress,
                                concurrency=self.concurrency)
-        await self.provide(root)  # now we can serve it too
+        self.provide_later(root)  # now we can serve it too
         return size
 
     async def get_block(self, cid: CID) -> bytes:
