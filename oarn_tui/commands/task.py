@@ -96,8 +96,9 @@ async def _node(app: AppContext, password_file: Path | None) -> AsyncIterator[_N
         lock.release()
 
 
-async def _until_claimed(node: _Node, task_id: int, timeout_s: float) -> bool:
-    """Embedded requester: stay up until an executor has claimed (and so fetched) the task."""
+async def _until_executor_has_data(node: _Node, task_id: int, timeout_s: float) -> bool:
+    """Embedded requester: stay up (serving model and input) until an executor has submitted
+    a result, which proves it fetched the data; the task may then be finalized by anyone."""
     deadline = time.monotonic() + timeout_s
     contracts = node.runtime.services["chain"].contracts
     while time.monotonic() < deadline:
@@ -180,7 +181,8 @@ def submit(app: AppContext, model: str, input_path: Path, reward: str, redundanc
                     submitted["result"] = await node.command("task.result", task_id=task_id,
                                                              out=str(target))
             elif node.runtime is not None:
-                submitted["claimed"] = await _until_claimed(node, task_id, timeout)
+                submitted["executor_has_data"] = await _until_executor_has_data(
+                    node, task_id, timeout)
             return submitted
 
     result = asyncio.run(run())
