@@ -4,6 +4,7 @@ power; CPU and RAM when the machine has no GPU (with the driver hint)."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.widget import Widget
 
 from oarn_tui.runtime.snapshot import GpuView, TelemetryView
@@ -48,11 +49,24 @@ class TelemetryPane(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.telemetry: TelemetryView | None = None
+        self._lines: list[str] | None = None
 
     def show(self, telemetry: TelemetryView) -> None:
-        if telemetry != self.telemetry:
-            self.telemetry = telemetry
+        """Repaint only the lines whose text changed (usually the CPU bar and its sparkline):
+        a whole-pane repaint every sample was most of the dashboard's idle cost."""
+        if telemetry == self.telemetry:
+            return
+        self.telemetry = telemetry
+        lines = self.render_text().plain.split("\n")
+        previous, self._lines = self._lines, lines
+        if previous is None or len(previous) != len(lines):
             self.refresh()
+            return
+        width = self.content_size.width
+        changed = [Region(0, y, width, 1) for y, (old, new) in
+                   enumerate(zip(previous, lines, strict=True)) if old != new]
+        if changed:
+            self.refresh(*changed)
 
     def render(self) -> Text:
         return self.render_text()
