@@ -398,3 +398,31 @@ def test_worker_metrics_and_status_show_the_work_done(cluster: demo.DemoCluster)
     assert totals["oarn_inference_seconds_count"] >= 4
     assert totals["oarn_bytes_transferred_totaldirection=received"] > 0
     assert totals["oarn_peers"] >= 3
+
+
+def test_cli_submit_without_wait_stays_up_until_an_executor_has_the_data(
+        cluster: demo.DemoCluster, tmp_path: Path) -> None:
+    import json
+
+    from oarn_tui.compute.tensors import encode_canonical
+    from oarn_tui.samples import sample_model
+    from tests.conftest import run_oarn
+
+    inputs = tmp_path / "nowait.safetensors"
+    inputs.write_bytes(encode_canonical(demo.sample_inputs(13)))
+    home = cluster.requester_home
+    submitted = run_oarn(home, "task", "submit", "--model", str(sample_model()), "--input",
+                         str(inputs), "--reward", "1", "--password-file",
+                         str(cluster.password_file), "--json", timeout=240)
+    assert submitted.returncode == 0, submitted.stderr
+    document = json.loads(submitted.stdout)
+    assert document["executor_has_data"] is True
+    deadline = time.monotonic() + 60  # the executor finalizes once its result is in
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = json.loads(run_oarn(home, "task", "status", str(document["task_id"]),
+                                     "--json").stdout)
+        if status["status"] == "finalized":
+            break
+        time.sleep(1)
+    assert status["status"] == "finalized"
