@@ -131,19 +131,9 @@ def stage_breakdown(cluster: demo.DemoCluster, submitted_at: dict[int, float]) -
 
 async def measure(cluster: demo.DemoCluster, tasks: int) -> dict[str, Any]:
     from oarn_tui.compute.tensors import encode_canonical
-    from oarn_tui.config import load_config
-    from oarn_tui.runtime.assemble import build_runtime
     from oarn_tui.samples import sample_model
 
-    passphrase = bytearray(cluster.password_file.read_text().strip().encode())
-    runtime = build_runtime(load_config(cluster.requester_home), passphrase=passphrase,
-                            unlock_source="password-file", worker=False, log_to_file=False)
-    await runtime.start()
-    try:
-        await asyncio.wait_for(runtime.services["chain"].connected.wait(), 60)
-        deadline = time.monotonic() + 20
-        while len(runtime.peers.connected()) < cluster.workers and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+    async with demo.requester_node(cluster, log_to_file=False) as runtime:
         requester = runtime.services["pipeline"].requester
         inputs_dir = cluster.root / "bench-inputs"
         inputs_dir.mkdir()
@@ -179,9 +169,6 @@ async def measure(cluster: demo.DemoCluster, tasks: int) -> dict[str, Any]:
                        "bare_fetch_ms": await bare_fetch_ms(input_size),
                        "fetch_bytes": input_size},
         }
-    finally:
-        await runtime.stop()
-        runtime.close()
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,24 +183,16 @@ async def run_requester(cluster: DemoCluster, tasks: int, *, say: Callable[[str]
                         interval_s: float = 0.0, timeout_s: float = 300.0) -> DemoResult:
     """Submit `tasks` sample tasks from an embedded requester node and collect the results."""
     from oarn_tui.compute.tensors import encode_canonical
-    from oarn_tui.config import load_config
-    from oarn_tui.runtime.assemble import build_runtime
     from oarn_tui.samples import sample_model
 
     home = cluster.requester_home
-    passphrase = bytearray(cluster.password_file.read_text().strip().encode())
-    runtime = build_runtime(load_config(home), passphrase=passphrase,
-                            unlock_source="password-file", worker=False)
     outcome = DemoResult()
     inputs_dir = private_dir(home / "inputs")
-    await runtime.start()
-    try:
+    async with requester_node(cluster) as runtime:
         chain = runtime.services["chain"]
-        await asyncio.wait_for(chain.connected.wait(), 60)
         requester = runtime.services["pipeline"].requester
         if chain.contracts is None or requester is None:
             raise RuntimeError(f"the requester cannot use the chain: {chain.reason}")
-        await _await_peers(runtime, cluster.workers, 20)
         started: dict[int, float] = {}
         waits = []
         for index in range(tasks):
@@ -218,16 +210,31 @@ async def run_requester(cluster: DemoCluster, tasks: int, *, say: Callable[[str]
             if interval_s:
                 await asyncio.sleep(interval_s)
         await asyncio.gather(*waits)
-    finally:
-        await runtime.stop()
-        runtime.close()
     return outcome
 
 
-async def _await_peers(runtime: Any, count: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and len(runtime.peers.connected()) < count:
-        await asyncio.sleep(0.2)
+@contextlib.asynccontextmanager
+async def requester_node(cluster: DemoCluster, *, log_to_file: bool = True,
+                         peer_timeout_s: float = 20.0) -> AsyncIterator[Any]:
+    """The requester's node, embedded in the caller's loop (as `oarn task submit` runs it):
+    started, connected to the chain and, within `peer_timeout_s`, to every worker."""
+    from oarn_tui.config import load_config
+    from oarn_tui.runtime.assemble import build_runtime
+
+    passphrase = bytearray(cluster.password_file.read_text().strip().encode())
+    runtime = build_runtime(load_config(cluster.requester_home), passphrase=passphrase,
+                            unlock_source="password-file", worker=False,
+                            log_to_file=log_to_file)
+    await runtime.start()
+    try:
+        await asyncio.wait_for(runtime.services["chain"].connected.wait(), 60)
+        deadline = time.monotonic() + peer_timeout_s
+        while len(runtime.peers.connected()) < cluster.workers and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        yield runtime
+    finally:
+        await runtime.stop()
+        runtime.close()
 
 
 async def _collect(requester: Any, task_id: int, started: float, outcome: DemoResult,

@@ -12,7 +12,7 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +43,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoClust
         demo.teardown(built)
 
 
-@contextlib.asynccontextmanager
-async def requester(cluster: demo.DemoCluster) -> AsyncIterator[Any]:
+def requester(cluster: demo.DemoCluster) -> Any:
     """The requester's node, embedded in the test's loop (as `oarn task submit` runs it)."""
-    from oarn_tui.config import load_config
-    from oarn_tui.runtime.assemble import build_runtime
-
-    passphrase = bytearray(cluster.password_file.read_text().strip().encode())
-    runtime = build_runtime(load_config(cluster.requester_home), passphrase=passphrase,
-                            unlock_source="password-file", worker=False)
-    await runtime.start()
-    try:
-        await asyncio.wait_for(runtime.services["chain"].connected.wait(), 60)
-        deadline = time.monotonic() + 20
-        while len(runtime.peers.connected()) < cluster.workers and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        yield runtime
-    finally:
-        await runtime.stop()
-        runtime.close()
+    return demo.requester_node(cluster)
 
 
 def direct_result_hash(model: Path, inputs: dict[str, np.ndarray]) -> str:
