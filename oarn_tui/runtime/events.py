@@ -14,6 +14,10 @@ from typing import Any
 
 _sequence = itertools.count(1)
 
+QUIET_KINDS = frozenset({"hardware.sample", "log"})
+"""Events that change nothing in the status document (telemetry and log lines travel as events
+only), so they leave `EventBus.revision` alone."""
+
 
 @dataclass(frozen=True)
 class Event:
@@ -42,6 +46,8 @@ class EventBus:
         self._history: deque[Event] = deque(maxlen=history)
         self._queue_size = queue_size
         self.dropped = 0
+        self.revision = 0
+        """Bumped by every event but the quiet ones: something in the status may have changed."""
 
     def publish(self, kind: str, **data: Any) -> Event:
         event = Event(kind, MappingProxyType(data))
@@ -50,6 +56,8 @@ class EventBus:
 
     def publish_event(self, event: Event) -> None:
         self._history.append(event)
+        if event.kind not in QUIET_KINDS:
+            self.revision += 1
         for queue in list(self._subscribers):
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):

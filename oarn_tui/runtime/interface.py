@@ -88,6 +88,12 @@ class EmbeddedNode:
         return await asyncio.wrap_future(self.thread.call(coro))
 
     async def snapshot(self, task_limit: int = 200, peer_limit: int = 1000) -> NodeSnapshot:
+        runtime = self.runtime  # None until a lazily started runtime is built
+        cached = runtime and runtime.cached_snapshot(task_limit=task_limit,
+                                                     peer_limit=peer_limit)
+        if cached:  # a quiet node: no need to wake its thread
+            return cached
+
         async def build() -> NodeSnapshot:
             return self.runtime.snapshot(task_limit=task_limit, peer_limit=peer_limit)
 

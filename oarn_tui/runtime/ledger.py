@@ -94,6 +94,9 @@ class TaskLedger:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.revision = 0
+        """Bumped on every write, so readers can reuse what they built from an unchanged
+        ledger (the status document's task list)."""
 
     def transition(self, task_id: str, stage: str, *, note: str = "", tx_hash: str = "",
                    details: dict[str, Any] | None = None, ts: float | None = None,
@@ -124,6 +127,7 @@ class TaskLedger:
                                 [stage, now, json.dumps(merged), *fields.values(), task_id])
             self.db.execute("INSERT INTO task_events (task_id, stage, ts, note, tx_hash) "
                             "VALUES (?, ?, ?, ?, ?)", (task_id, stage, now, note, tx_hash))
+        self.revision += 1
         record = self.get(task_id)
         assert record is not None
         return record
@@ -138,6 +142,7 @@ class TaskLedger:
             self.db.execute(
                 f"UPDATE tasks SET {', '.join(f'{k} = ?' for k in fields)}, updated_at = ? "
                 "WHERE task_id = ?", [*fields.values(), time.time(), task_id])
+        self.revision += 1
 
     def get(self, task_id: str) -> TaskRecord | None:
         row = self.db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
@@ -172,6 +177,7 @@ class TaskLedger:
             self.db.execute("INSERT INTO earnings (task_id, amount_wei, token, tx_hash, ts) "
                             "VALUES (?, ?, ?, ?, ?)", (task_id, str(amount_wei), token, tx_hash,
                                                        now))
+        self.revision += 1
         return Earning(task_id, amount_wei, token, tx_hash, now)
 
     def earnings(self, limit: int = 50) -> list[Earning]:

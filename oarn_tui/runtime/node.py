@@ -51,6 +51,7 @@ class CommandError(Exception):
 
 
 Handler = Callable[..., Awaitable[Any]]
+SNAPSHOT_MAX_AGE_S = 5.0
 
 
 class CommandRegistry:
@@ -123,6 +124,9 @@ class NodeRuntime:
             max_mb=config.node.log_max_mb, backups=config.node.log_backups,
             recent=self.recent_logs) if log_to_file else []
         self._started: list[Service] = []
+        self._sections: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._snapshot: tuple[tuple[int, ...], float, NodeSnapshot] | None = None
+        self.snapshot_max_age_s = SNAPSHOT_MAX_AGE_S
         for service in services:
             self.add_service(service)
         self._register_builtin_commands()
@@ -241,10 +245,36 @@ class NodeRuntime:
                             "reason": str(status.get("reason", ""))}
         return states
 
-    def status(self, *, task_limit: int = 200, peer_limit: int = 1000) -> dict[str, Any]:
-        """The status document (`status --json` schema; fields are added, never renamed)."""
+    def _cached(self, name: str, key: tuple[int, int],
+                build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """`build()`, reused while `key` (a revision and a limit) is unchanged: a dashboard
+        asks for the status every second and most seconds nothing in the ledger changed."""
+        cached = self._sections.get(name)
+        if cached is None or cached[0] != key:
+            cached = (key, build())
+            self._sections[name] = cached
+        return cached[1]
+
+    def _task_section(self, task_limit: int) -> dict[str, Any]:
+        ledger = self.ledger
+        return {"tasks": ledger.counts(),
+                "task_list": [t.to_dict() for t in ledger.recent(task_limit)],
+                "earnings": [{"task_id": e.task_id, "amount": amount_json(e.amount_wei),
+                              "token": e.token, "tx_hash": e.tx_hash, "ts": e.ts}
+                             for e in ledger.earnings(20)],
+                "earned": amount_json(ledger.total_earned_wei())}
+
+    def _peer_section(self, peer_limit: int) -> dict[str, Any]:
         peers = self.peers.connected()
-        earned = self.ledger.total_earned_wei()
+        return {"peers": len(peers), "peer_list": [p.to_dict() for p in peers[:peer_limit]]}
+
+    def status(self, *, task_limit: int = 200, peer_limit: int = 1000) -> dict[str, Any]:
+        """The status document (`status --json` schema; fields are added, never renamed).
+        Its task and peer parts are shared between calls while unchanged: read-only."""
+        tasks = self._cached("tasks", (self.ledger.revision, task_limit),
+                             lambda: self._task_section(task_limit))
+        peers = self._cached("peers", (self.peers.revision, peer_limit),
+                             lambda: self._peer_section(peer_limit))
         doc: dict[str, Any] = {
             "version": __version__,
             "profile": self.config.node.profile,
@@ -255,20 +285,18 @@ class NodeRuntime:
             "peer_id": None,
             "listen_addrs": [],
             "topics": [],
-            "peers": len(peers),
-            "peer_list": [p.to_dict() for p in peers[:peer_limit]],
+            "peers": peers["peers"],
+            "peer_list": peers["peer_list"],
             "wallet": {"address": None, "state": "missing", "unlock": "none",
-                       "earned": amount_json(earned)},
+                       "earned": tasks["earned"]},
             "chain": {"state": "disabled", "chain_id": self.config.blockchain.chain_id,
                       "block": None, "rpc_url": None},
             "network": {"state": "disabled" if self.config.network.mode == "local"
                         else "stopped", "reachable": "unknown"},
             "accepting": self.accepting,
-            "tasks": self.ledger.counts(),
-            "task_list": [t.to_dict() for t in self.ledger.recent(task_limit)],
-            "earnings": [{"task_id": e.task_id, "amount": amount_json(e.amount_wei),
-                          "token": e.token, "tx_hash": e.tx_hash, "ts": e.ts}
-                         for e in self.ledger.earnings(20)],
+            "tasks": tasks["tasks"],
+            "task_list": tasks["task_list"],
+            "earnings": tasks["earnings"],
             "services": self.service_states(),
         }
         doc.update({k: v for k, v in self.extra_status.items() if k != "accepting"})
@@ -282,8 +310,33 @@ class NodeRuntime:
                               extra={"service": service.name, "reason": repr(exc)})
         return doc
 
-    def snapshot(self, **limits: int) -> NodeSnapshot:
-        return NodeSnapshot.from_dict(self.status(**limits))
+    def snapshot(self, *, task_limit: int = 200, peer_limit: int = 1000) -> NodeSnapshot:
+        """The status as a `NodeSnapshot`, reused while quiet (see `cached_snapshot`)."""
+        cached = self.cached_snapshot(task_limit=task_limit, peer_limit=peer_limit)
+        if cached is not None:
+            return cached
+        key = self._snapshot_key(task_limit, peer_limit)
+        snapshot = NodeSnapshot.from_dict(self.status(task_limit=task_limit,
+                                                      peer_limit=peer_limit))
+        self._snapshot = (key, time.monotonic(), snapshot)
+        return snapshot
+
+    def cached_snapshot(self, *, task_limit: int = 200, peer_limit: int = 1000
+                        ) -> NodeSnapshot | None:
+        """The last snapshot while the ledger, the peer book and the event stream have been
+        quiet since, for up to `snapshot_max_age_s` (what changes without an event — chain
+        height, balances — shows within that); else None. An idle dashboard polling every
+        second then costs next to nothing and can skip redrawing. Safe from any thread: it
+        only reads counters and an immutable snapshot."""
+        cached = self._snapshot
+        if cached is None or cached[0] != self._snapshot_key(task_limit, peer_limit) \
+                or time.monotonic() - cached[1] >= self.snapshot_max_age_s:
+            return None
+        return cached[2]
+
+    def _snapshot_key(self, task_limit: int, peer_limit: int) -> tuple[int, ...]:
+        return (self.ledger.revision, self.peers.revision, self.events.revision, task_limit,
+                peer_limit)
 
     # -- built-in commands --------------------------------------------------------------------
 

@@ -35,9 +35,12 @@ class PeerBook:
     def __init__(self, db: sqlite3.Connection | None = None) -> None:
         self._peers: dict[str, PeerInfo] = {}
         self._db = db
+        self.revision = 0
+        """Bumped on every change (see `TaskLedger.revision`)."""
 
     def upsert(self, peer: PeerInfo) -> None:
         self._peers[peer.peer_id] = peer
+        self.revision += 1
         if self._db is not None:
             with self._db:
                 self._db.execute(
@@ -51,9 +54,11 @@ class PeerBook:
     def disconnected(self, peer_id: str) -> None:
         if peer_id in self._peers:
             self._peers[peer_id] = replace(self._peers[peer_id], connected=False)
+            self.revision += 1
 
     def remove(self, peer_id: str) -> None:
-        self._peers.pop(peer_id, None)
+        if self._peers.pop(peer_id, None) is not None:
+            self.revision += 1
 
     def get(self, peer_id: str) -> PeerInfo | None:
         return self._peers.get(peer_id)

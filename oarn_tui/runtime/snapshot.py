@@ -7,7 +7,7 @@ in `NodeSnapshot`; a front end attached over the control API parses the same JSO
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,48 @@ def _wei(value: Any) -> int:
         return int(value or 0)
     except (TypeError, ValueError):
         return 0
+
+
+_last_parsed: dict[str, tuple[Any, tuple[Any, ...]]] = {}
+
+
+def _parse_shared(name: str, source: Any, parse: Callable[[Any], tuple[Any, ...]]
+                  ) -> tuple[Any, ...]:
+    """`parse(source)`, reused when `source` is the very list parsed last time: an embedded
+    runtime shares its unchanged task and peer lists between status documents."""
+    last = _last_parsed.get(name)
+    if last is not None and last[0] is source:
+        return last[1]
+    parsed = parse(source)
+    _last_parsed[name] = (source, parsed)
+    return parsed
+
+
+def _tasks(items: Any) -> tuple[TaskRecord, ...]:
+    return tuple(
+        TaskRecord(task_id=str(t["task_id"]), stage=str(t.get("stage", "")),
+                   role=str(t.get("role", "worker")), model=str(t.get("model", "")),
+                   model_cid=str(t.get("model_cid", "")),
+                   input_cid=str(t.get("input_cid", "")),
+                   result_cid=str(t.get("result_cid", "")),
+                   result_hash=str(t.get("result_hash", "")),
+                   progress=float(t.get("progress", 0.0)),
+                   reward_wei=_wei(t.get("reward")),
+                   failure_reason=str(t.get("failure_reason", "")),
+                   created_at=float(t.get("created_at", 0.0)),
+                   updated_at=float(t.get("updated_at", 0.0)),
+                   details=dict(t.get("details") or {}))
+        for t in items or ())
+
+
+def _peers(items: Any) -> tuple[PeerInfo, ...]:
+    return tuple(
+        PeerInfo(peer_id=str(p["peer_id"]), address=str(p.get("address", "")),
+                 latency_ms=p.get("latency_ms"), score=float(p.get("score", 0.0)),
+                 capabilities=dict(p.get("capabilities") or {}),
+                 connected=bool(p.get("connected", True)), account=str(p.get("account", "")),
+                 last_seen=float(p.get("last_seen", 0.0)))
+        for p in items or ())
 
 
 @dataclass(frozen=True)
@@ -128,27 +170,8 @@ class NodeSnapshot:
                     temperature_c=g.get("temperature_c"), power_w=g.get("power_w"),
                     power_limit_w=g.get("power_limit_w"))
             for i, g in enumerate(telemetry.get("gpus") or ()))
-        tasks = tuple(
-            TaskRecord(task_id=str(t["task_id"]), stage=str(t.get("stage", "")),
-                       role=str(t.get("role", "worker")), model=str(t.get("model", "")),
-                       model_cid=str(t.get("model_cid", "")),
-                       input_cid=str(t.get("input_cid", "")),
-                       result_cid=str(t.get("result_cid", "")),
-                       result_hash=str(t.get("result_hash", "")),
-                       progress=float(t.get("progress", 0.0)),
-                       reward_wei=_wei(t.get("reward")),
-                       failure_reason=str(t.get("failure_reason", "")),
-                       created_at=float(t.get("created_at", 0.0)),
-                       updated_at=float(t.get("updated_at", 0.0)),
-                       details=dict(t.get("details") or {}))
-            for t in data.get("task_list") or ())
-        peers = tuple(
-            PeerInfo(peer_id=str(p["peer_id"]), address=str(p.get("address", "")),
-                     latency_ms=p.get("latency_ms"), score=float(p.get("score", 0.0)),
-                     capabilities=dict(p.get("capabilities") or {}),
-                     connected=bool(p.get("connected", True)), account=str(p.get("account", "")),
-                     last_seen=float(p.get("last_seen", 0.0)))
-            for p in data.get("peer_list") or ())
+        tasks = _parse_shared("tasks", data.get("task_list"), _tasks)
+        peers = _parse_shared("peers", data.get("peer_list"), _peers)
         return cls(
             raw=data,
             version=str(data.get("version", "")),

@@ -33,7 +33,7 @@ from oarn_tui.tui.onboarding_actions import OnboardingActions
 from oarn_tui.tui.palette import NodeCommands
 from oarn_tui.tui.screens.base import NodeView
 from oarn_tui.tui.screens.dashboard import DashboardScreen
-from oarn_tui.tui.telemetry_feed import TelemetryFeed
+from oarn_tui.tui.telemetry_feed import SAMPLE_EVENT, TelemetryFeed
 
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 LOG_BACKFILL_LINES = 200
@@ -74,6 +74,8 @@ class OarnApp(App[int]):
         self._pending: deque[Event] = deque(maxlen=MAX_PENDING_EVENTS)
         self._logs_loaded = False
         self._refresh_timer: Timer | None = None
+        self._polling = False
+        self._last_poll = 0.0
         self._quitting = False
         self.theme = THEMES.get(config.ui.theme, "textual-dark")
 
@@ -126,14 +128,29 @@ class OarnApp(App[int]):
             self._refresh_timer = self.set_timer(self.tick_interval, self._poll)
 
     def _poll(self) -> None:
-        self.run_worker(self._poll_then_rearm(), group="poll", exit_on_error=False)
+        if not self._polling:
+            self._polling = True
+            self.run_worker(self._poll_then_rearm(), group="poll", exit_on_error=False)
 
     async def _poll_then_rearm(self) -> None:
         try:
             await self.tick()
         finally:
+            self._polling = False
+            self._last_poll = time.monotonic()
             if self.auto_tick:
                 self._arm()
+
+    def _poll_early(self) -> None:
+        """A telemetry sample arrived: refresh now instead of at the timer, unless the last
+        refresh was under half an interval ago. Samples show as they come, and the refresh
+        shares its wakeup with the sample's instead of waking the app once more."""
+        if not self.auto_tick or self._quitting or self._polling \
+                or time.monotonic() - self._last_poll < self.tick_interval / 2:
+            return
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
+        self._poll()
 
     def kick(self) -> None:
         """Refresh now (after a command), without touching the timer."""
@@ -185,6 +202,8 @@ class OarnApp(App[int]):
         with contextlib.suppress(Exception):
             async for event in self.node.events():
                 self._pending.append(event)
+                if event.kind == SAMPLE_EVENT:
+                    self._poll_early()
 
     # -- commands -----------------------------------------------------------------------------
 

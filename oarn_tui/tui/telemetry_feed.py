@@ -1,4 +1,4 @@
-"""Telemetry from `hardware.sample` events, for when the status carries no `telemetry` block:
+"""Telemetry from `hardware.sample` events (fresher than the status's `telemetry` block):
 keeps the recent samples and turns them into the `TelemetryView` (with sparkline history) that
 the GPU/VRAM pane draws."""
 
@@ -21,17 +21,31 @@ def _number(value: Any) -> float | None:
 
 
 class TelemetryFeed:
-    """The last `HISTORY` hardware samples seen on the event stream."""
+    """The last `HISTORY` hardware samples seen on the event stream, with each sparkline
+    series kept as samples arrive (not rebuilt from all samples every refresh)."""
 
     def __init__(self) -> None:
         self.samples: deque[Mapping[str, Any]] = deque(maxlen=HISTORY)
+        self._series: dict[str, deque[float]] = {}
         self._view: TelemetryView | None = None
 
     def add(self, events: Iterable[Event]) -> None:
         for event in events:
             if event.kind == SAMPLE_EVENT:
-                self.samples.append(event.data)
-                self._view = None
+                self._add(event.data)
+
+    def _add(self, sample: Mapping[str, Any]) -> None:
+        self.samples.append(sample)
+        self._view = None
+        points = {"cpu": _number(sample.get("cpu_percent")) or 0.0,
+                  "ram": (_number(sample.get("ram_total_mb")) or 0.0)
+                  - (_number(sample.get("ram_available_mb")) or 0.0)}
+        for i, gpu in enumerate(sample.get("gpus") or ()):
+            index = gpu.get("index", i)
+            points[f"gpu{index}.util"] = _number(gpu.get("utilization_percent")) or 0.0
+            points[f"gpu{index}.vram"] = _number(gpu.get("memory_used_mb")) or 0.0
+        for name, value in points.items():
+            self._series.setdefault(name, deque(maxlen=HISTORY)).append(value)
 
     def view(self, hint: str = "") -> TelemetryView | None:
         if not self.samples:
@@ -50,24 +64,12 @@ class TelemetryFeed:
                     power_w=_number(g.get("power_w")),
                     power_limit_w=_number(g.get("power_limit_w")))
             for i, g in enumerate(latest.get("gpus") or ()))
-        history: dict[str, tuple[float, ...]] = {
-            "cpu": tuple(_number(s.get("cpu_percent")) or 0.0 for s in self.samples),
-            "ram": tuple((_number(s.get("ram_total_mb")) or 0.0)
-                         - (_number(s.get("ram_available_mb")) or 0.0) for s in self.samples)}
-        for gpu in gpus:
-            util: list[float] = []
-            vram: list[float] = []
-            for sample in self.samples:
-                for g in sample.get("gpus") or ():
-                    if g.get("index") == gpu.index:
-                        util.append(_number(g.get("utilization_percent")) or 0.0)
-                        vram.append(_number(g.get("memory_used_mb")) or 0.0)
-            history[f"gpu{gpu.index}.util"] = tuple(util)
-            history[f"gpu{gpu.index}.vram"] = tuple(vram)
         self._view = TelemetryView(
             cpu_percent=_number(latest.get("cpu_percent")),
             ram_used_mb=None if total is None or available is None else total - available,
-            ram_total_mb=total, gpus=gpus, history=history, gpu_hint=hint)
+            ram_total_mb=total, gpus=gpus,
+            history={name: tuple(values) for name, values in self._series.items()},
+            gpu_hint=hint)
         return self._view
 
 
@@ -80,8 +82,8 @@ def gpu_hint_of(snapshot: NodeSnapshot) -> str:
 
 
 def telemetry_for(snapshot: NodeSnapshot, feed: TelemetryFeed) -> TelemetryView:
-    """The status's own telemetry when it has any, else what the sample events say."""
+    """What the sample events say, as they arrive; before the first one (or with no sampling
+    service on this side), the status's own telemetry. Snapshots are reused while the node is
+    quiet, so their telemetry can be seconds old."""
     own = snapshot.telemetry
-    if own.cpu_percent is not None or own.gpus:
-        return own
     return feed.view(own.gpu_hint or gpu_hint_of(snapshot)) or own

@@ -16,6 +16,7 @@ from oarn_tui.runtime.interface import AttachedNode, EmbeddedNode, RuntimeThread
 from oarn_tui.runtime.ledger import UnknownStage
 from oarn_tui.runtime.logs import redact
 from oarn_tui.runtime.node import NodeRuntime, dependency_order
+from oarn_tui.runtime.peerbook import PeerInfo
 
 
 class Recorder:
@@ -95,6 +96,31 @@ async def test_ledger_timeline_counts_and_snapshot(runtime) -> None:
     assert [e["stage"] for e in detail["timeline"]] == ["discovered", "claimed"]
     with pytest.raises(UnknownStage, match="unknown task stage"):
         runtime.ledger.transition("7", "teleported")
+
+
+async def test_snapshot_is_reused_while_quiet_and_rebuilt_on_change(runtime) -> None:
+    """An idle dashboard polls every second: the runtime hands back the same snapshot until
+    the ledger, the peer book or a (non-telemetry) event says something changed, or it ages."""
+    runtime.ledger.transition("1", "discovered", ts=100.0)
+    first = runtime.snapshot()
+    assert runtime.snapshot() is first
+    runtime.events.publish("hardware.sample", cpu_percent=3.0)
+    runtime.events.publish("log", level="info", msg="nothing to see")
+    assert runtime.snapshot() is first  # telemetry and log lines are not in the status
+    assert runtime.snapshot(task_limit=5) is not first  # other limits, other snapshot
+    runtime.ledger.update("1", progress=0.5)
+    second = runtime.snapshot()
+    assert second is not first and second.tasks[0].progress == 0.5
+    runtime.peers.upsert(PeerInfo(peer_id="12D3KooWpeer", address="/ip4/127.0.0.1/tcp/1"))
+    third = runtime.snapshot()
+    assert [p.peer_id for p in third.peers] == ["12D3KooWpeer"]
+    runtime.events.publish("node.accepting", accepting=False)
+    fourth = runtime.snapshot()
+    assert fourth is not third
+    status = runtime.status()
+    assert status["task_list"] is runtime.status()["task_list"]  # shared while unchanged
+    runtime.snapshot_max_age_s = 0.0
+    assert runtime.snapshot() is not fourth  # aged out: chain height, balances refresh
 
 
 def test_state_survives_reopen_and_refuses_newer_schema(tmp_path: Path) -> None:

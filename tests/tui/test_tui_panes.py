@@ -4,14 +4,17 @@ the log level filter, and the pure formatting helpers."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from tui_seed import FIXED_NOW, make_app, seed_all, seed_tasks
 
 from oarn_tui.config import load_config
 from oarn_tui.hardware.service import HardwareService
+from oarn_tui.runtime.interface import EmbeddedNode
 from oarn_tui.runtime.node import NodeRuntime
 from oarn_tui.tui import format as fmt
+from oarn_tui.tui.app import create_app
 from oarn_tui.tui.screens.dashboard import DashboardScreen
 
 
@@ -66,6 +69,40 @@ async def test_tui_telemetry_from_the_hardware_service(home: Path) -> None:
     finally:
         await runtime.stop()
         runtime.close()
+
+
+def sample(cpu: float) -> dict[str, object]:
+    """A `hardware.sample` event's data, as the hardware service publishes it."""
+    return {"timestamp": FIXED_NOW, "cpu_percent": cpu, "ram_total_mb": 8192,
+            "ram_available_mb": 4096, "gpus": []}
+
+
+async def test_tui_refreshes_as_a_sample_arrives(runtime: NodeRuntime) -> None:
+    """A telemetry sample refreshes the dashboard at once (sharing the sample's wakeup) rather
+    than at the next timer tick, unless the last refresh was under half an interval ago."""
+    app = create_app(EmbeddedNode(runtime), home=runtime.home, config=runtime.config,
+                     first_run=False, clock=lambda: FIXED_NOW, tick_interval=4.0,
+                     cursor_blink=False)
+    async with app.run_test(size=(120, 40)):
+        for _ in range(100):  # bounded: the first refresh runs at mount
+            if app.ticks:
+                break
+            await asyncio.sleep(0.02)
+        first = time.monotonic()
+        assert app.ticks == 1
+        runtime.events.publish("hardware.sample", **sample(11.0))
+        await asyncio.sleep(0.3)
+        assert app.ticks == 1  # too soon after the last refresh: waits for the timer
+        await asyncio.sleep(max(0.0, 2.1 - (time.monotonic() - first)))
+        runtime.events.publish("hardware.sample", **sample(42.0))
+        for _ in range(75):  # bounded: 1.5 s, well before the 4 s timer
+            if app.ticks == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert app.ticks == 2 and time.monotonic() - first < 4.0
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        assert "42%" in dashboard.telemetry.plain()
 
 
 async def test_tui_log_level_filter(runtime: NodeRuntime) -> None:

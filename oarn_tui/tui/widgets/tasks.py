@@ -48,6 +48,8 @@ class TasksTable(DataTable[Any]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.clock = clock
         self._cells: dict[str, tuple[TaskRecord, tuple[Any, ...]]] = {}
+        self.has_running_clock = False
+        """Some shown task is unfinished: its elapsed time moves even with no new snapshot."""
         for key, label in TASK_COLUMNS:
             self.add_column(label, key=key)
         self.sync = TableSync(self, order_column="id")
@@ -69,6 +71,7 @@ class TasksTable(DataTable[Any]):
         if len(cache) > len(rows):
             for gone in [k for k in cache if k not in rows]:
                 del cache[gone]
+        self.has_running_clock = any(t.stage not in END_STAGES for t in tasks)
         self.sync.apply(rows)
 
     @property

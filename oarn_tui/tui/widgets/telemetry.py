@@ -3,14 +3,32 @@ power; CPU and RAM when the machine has no GPU (with the driver hint)."""
 
 from __future__ import annotations
 
-from rich.text import Text
+import textwrap
+from functools import lru_cache
+
+from rich.segment import Segment
+from rich.style import Style
 from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 
 from oarn_tui.runtime.snapshot import GpuView, TelemetryView
 from oarn_tui.tui import format as fmt
 
 LABEL = 5
+
+Line = tuple[tuple[str, str], ...]
+"""One pane line: (text, rich style) pieces."""
+
+
+@lru_cache(maxsize=64)
+def _style(spec: str) -> Style:
+    return Style.parse(spec) if spec else Style()
+
+
+@lru_cache(maxsize=16)
+def _wrapped(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width)
 
 
 def _fraction(used: float | None, total: float | None) -> float | None:
@@ -19,112 +37,134 @@ def _fraction(used: float | None, total: float | None) -> float | None:
     return used / total
 
 
-def _bar_line(text: Text, label: str, fraction: float | None, suffix: str, width: int,
-              style: str) -> None:
-    bar_width = max(4, width - LABEL - len(suffix) - 1)
-    text.append(f"{label:<{LABEL}}", style="bold")
-    text.append(fmt.bar(fraction, bar_width), style=style)
-    text.append(f" {suffix}\n")
-
-
-def _spark_line(text: Text, values: tuple[float, ...], width: int, maximum: float | None,
-                style: str) -> None:
-    if not values:
-        return
-    text.append(" " * LABEL)
-    text.append(fmt.sparkline(values, max(4, width - LABEL), maximum), style=style)
-    text.append("\n")
-
-
 def _load_style(fraction: float | None) -> str:
     if fraction is None:
         return "dim"
     return "red" if fraction >= 0.9 else "yellow" if fraction >= 0.7 else "green"
 
 
+def _bar_line(label: str, fraction: float | None, suffix: str, width: int) -> Line:
+    bar_width = max(4, width - LABEL - len(suffix) - 1)
+    return ((f"{label:<{LABEL}}", "bold"), (fmt.bar(fraction, bar_width), _load_style(fraction)),
+            (f" {suffix}", ""))
+
+
+def _spark_line(values: tuple[float, ...], width: int, maximum: float | None,
+                style: str) -> list[Line]:
+    if not values:
+        return []
+    return [((" " * LABEL, ""),
+             (fmt.sparkline(values, max(4, width - LABEL), maximum), style))]
+
+
+def _gpu_lines(gpu: GpuView, history: dict[str, tuple[float, ...]], width: int) -> list[Line]:
+    name = gpu.name.replace("NVIDIA ", "").replace("GeForce ", "")
+    heading = f"GPU{gpu.index} {name}"
+    extras = []
+    if gpu.temperature_c is not None:
+        extras.append(f"{gpu.temperature_c:.0f}°C")
+    if gpu.power_w is not None:
+        extras.append(f"{gpu.power_w:.0f}W")
+    tail = " ".join(extras)
+    room = max(1, width - len(tail) - 1)
+    hot = gpu.temperature_c is not None and gpu.temperature_c >= 85
+    util = None if gpu.utilization_pct is None else gpu.utilization_pct / 100
+    vram = _fraction(gpu.memory_used_mb, gpu.memory_total_mb)
+    vram_text = f"{fmt.megabytes(gpu.memory_used_mb)}/{fmt.megabytes(gpu.memory_total_mb)}"
+    return [((f"{heading[:room]:<{room}}", "bold"), (f" {tail}", "red bold" if hot else "")),
+            _bar_line("util", util, f"{fmt.percent(gpu.utilization_pct):>4}", width),
+            *_spark_line(history.get(f"gpu{gpu.index}.util", ()), width, 100.0, "cyan"),
+            _bar_line("vram", vram, vram_text, width),
+            *_spark_line(history.get(f"gpu{gpu.index}.vram", ()), width, gpu.memory_total_mb,
+                         "magenta")]
+
+
+def _cpu_ram_lines(telemetry: TelemetryView, width: int) -> list[Line]:
+    history = dict(telemetry.history)
+    cpu = None if telemetry.cpu_percent is None else telemetry.cpu_percent / 100
+    ram = _fraction(telemetry.ram_used_mb, telemetry.ram_total_mb)
+    ram_text = f"{fmt.megabytes(telemetry.ram_used_mb)}/{fmt.megabytes(telemetry.ram_total_mb)}"
+    return [_bar_line("CPU", cpu, f"{fmt.percent(telemetry.cpu_percent):>4}", width),
+            *_spark_line(tuple(history.get("cpu", ())), width, 100.0, "cyan"),
+            _bar_line("RAM", ram, ram_text, width),
+            *_spark_line(tuple(history.get("ram", ())), width, telemetry.ram_total_mb,
+                         "magenta")]
+
+
+def telemetry_lines(telemetry: TelemetryView | None, width: int) -> list[Line]:
+    """The pane's lines for `telemetry` at `width` cells."""
+    width = max(16, width)
+    if telemetry is None:
+        return [(("waiting for telemetry…", "dim"),)]
+    history = telemetry.history if isinstance(telemetry.history, dict) else {}
+    lines: list[Line] = []
+    for gpu in telemetry.gpus:
+        lines += _gpu_lines(gpu, history, width)
+    lines += _cpu_ram_lines(telemetry, width)
+    if not telemetry.gpus and telemetry.gpu_hint:
+        lines += [((part, "italic dim"),) for part in _wrapped(telemetry.gpu_hint, width)]
+    return lines
+
+
 class TelemetryPane(Widget):
-    """Renders a `TelemetryView` to fit the pane's width. (One widget, not one per line: per-line
-    widgets measured slower, each update re-running layout.)"""
+    """Draws a `TelemetryView` line by line (Textual's line API): a new sample rebuilds the
+    pane's few short lines and repaints only those that changed — going through `render()`
+    re-rendered the whole pane every sample, most of the dashboard's idle cost."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.telemetry: TelemetryView | None = None
-        self._lines: list[str] | None = None
+        self._lines: list[Line] = []
+        self._width = -1
+        self._strips: dict[int, Strip] = {}
+        self._base: Style | None = None
 
     def show(self, telemetry: TelemetryView) -> None:
-        """Repaint only the lines whose text changed (usually the CPU bar and its sparkline):
-        a whole-pane repaint every sample was most of the dashboard's idle cost."""
         if telemetry == self.telemetry:
             return
         self.telemetry = telemetry
-        lines = self.render_text().plain.split("\n")
-        previous, self._lines = self._lines, lines
-        if previous is None or len(previous) != len(lines):
+        width = self.content_size.width
+        previous, self._lines = self._lines, telemetry_lines(telemetry, width)
+        if width != self._width or len(previous) != len(self._lines):
+            self._width = width
+            self._strips.clear()
             self.refresh()
             return
-        width = self.content_size.width
-        changed = [Region(0, y, width, 1) for y, (old, new) in
-                   enumerate(zip(previous, lines, strict=True)) if old != new]
+        changed = [y for y, (old, new) in enumerate(zip(previous, self._lines, strict=True))
+                   if old != new]
+        for y in changed:
+            self._strips.pop(y, None)
         if changed:
-            self.refresh(*changed)
-
-    def render(self) -> Text:
-        return self.render_text()
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
 
     def plain(self) -> str:
         """What the pane shows, as text (for tests)."""
-        return self.render_text().plain
+        lines = telemetry_lines(self.telemetry, self.content_size.width)
+        return "\n".join("".join(text for text, _ in line).rstrip() for line in lines)
 
-    def render_text(self) -> Text:
-        telemetry = self.telemetry
-        width = max(16, self.content_size.width)
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if telemetry is None:
-            text.append("waiting for telemetry…", style="dim")
-            return text
-        for gpu in telemetry.gpus:
-            self._gpu(text, gpu, telemetry.history, width)
-        self._cpu_ram(text, telemetry, width)
-        if not telemetry.gpus and telemetry.gpu_hint:
-            text.append(telemetry.gpu_hint, style="italic dim")
-        text.rstrip()
-        return text
+    def on_resize(self) -> None:
+        self._width = -1
+        self._strips.clear()
 
-    def _gpu(self, text: Text, gpu: GpuView, history: dict[str, tuple[float, ...]] | object,
-             width: int) -> None:
-        series = history if isinstance(history, dict) else {}
-        name = gpu.name.replace("NVIDIA ", "").replace("GeForce ", "")
-        heading = f"GPU{gpu.index} {name}"
-        extras = []
-        if gpu.temperature_c is not None:
-            extras.append(f"{gpu.temperature_c:.0f}°C")
-        if gpu.power_w is not None:
-            extras.append(f"{gpu.power_w:.0f}W")
-        tail = " ".join(extras)
-        room = max(1, width - len(tail) - 1)
-        text.append(f"{heading[:room]:<{room}}", style="bold")
-        hot = gpu.temperature_c is not None and gpu.temperature_c >= 85
-        text.append(f" {tail}\n", style="red bold" if hot else "")
-        util = None if gpu.utilization_pct is None else gpu.utilization_pct / 100
-        _bar_line(text, "util", util, f"{fmt.percent(gpu.utilization_pct):>4}", width,
-                  _load_style(util))
-        _spark_line(text, tuple(series.get(f"gpu{gpu.index}.util", ())), width, 100.0, "cyan")
-        vram = _fraction(gpu.memory_used_mb, gpu.memory_total_mb)
-        _bar_line(text, "vram", vram,
-                  f"{fmt.megabytes(gpu.memory_used_mb)}/{fmt.megabytes(gpu.memory_total_mb)}",
-                  width, _load_style(vram))
-        _spark_line(text, tuple(series.get(f"gpu{gpu.index}.vram", ())), width,
-                    gpu.memory_total_mb, "magenta")
+    def notify_style_update(self) -> None:
+        """The theme or CSS changed: drop the strips drawn with the old base style."""
+        super().notify_style_update()
+        self._base = None
+        self._strips.clear()
 
-    def _cpu_ram(self, text: Text, telemetry: TelemetryView, width: int) -> None:
-        history = dict(telemetry.history)
-        cpu = None if telemetry.cpu_percent is None else telemetry.cpu_percent / 100
-        _bar_line(text, "CPU", cpu, f"{fmt.percent(telemetry.cpu_percent):>4}", width,
-                  _load_style(cpu))
-        _spark_line(text, tuple(history.get("cpu", ())), width, 100.0, "cyan")
-        ram = _fraction(telemetry.ram_used_mb, telemetry.ram_total_mb)
-        _bar_line(text, "RAM", ram,
-                  f"{fmt.megabytes(telemetry.ram_used_mb)}/{fmt.megabytes(telemetry.ram_total_mb)}",
-                  width, _load_style(ram))
-        _spark_line(text, tuple(history.get("ram", ())), width, telemetry.ram_total_mb,
-                    "magenta")
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        if width != self._width:
+            self._width = width
+            self._lines = telemetry_lines(self.telemetry, width)
+            self._strips.clear()
+        strip = self._strips.get(y)
+        if strip is None:
+            if self._base is None:
+                self._base = self.rich_style  # costly to look up: once per style change
+            base = self._base
+            pieces = self._lines[y] if y < len(self._lines) else ()
+            strip = Strip([Segment(text, base + _style(spec)) for text, spec in pieces])
+            strip = strip.crop_extend(0, width, base)
+            self._strips[y] = strip
+        return strip
