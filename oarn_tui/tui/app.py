@@ -171,6 +171,7 @@ class OarnApp(App[int]):
         else:
             self.snapshot = snapshot
             self.poll_error = ""
+            self.telemetry_feed.backfill(snapshot.telemetry.history)
         self.ticks += 1
         events = list(self._pending)
         self._pending.clear()

@@ -29,6 +29,15 @@ class TelemetryFeed:
         self._series: dict[str, deque[float]] = {}
         self._view: TelemetryView | None = None
 
+    def backfill(self, history: Mapping[str, Iterable[float]]) -> None:
+        """Start the sparklines from the node's own history (its status has one) rather than
+        empty, when this feed has seen nothing yet: attaching to a daemon that has run for an
+        hour shows that hour's last samples at once."""
+        if self.samples or self._series:
+            return
+        for name, values in history.items():
+            self._series[name] = deque(values, maxlen=HISTORY)
+
     def add(self, events: Iterable[Event]) -> None:
         for event in events:
             if event.kind == SAMPLE_EVENT:

@@ -103,6 +103,30 @@ async def test_tui_refreshes_as_a_sample_arrives(runtime: NodeRuntime) -> None:
         dashboard = app.screen
         assert isinstance(dashboard, DashboardScreen)
         assert "42%" in dashboard.telemetry.plain()
+        assert dashboard.telemetry.telemetry is not None
+        assert dashboard.telemetry.telemetry.history["cpu"] == (11.0, 42.0)
+
+
+async def test_tui_sparklines_continue_the_nodes_history(runtime: NodeRuntime) -> None:
+    """The feed starts from the history in the node's status (an attached dashboard shows the
+    daemon's last samples at once), then appends the samples that arrive."""
+    runtime.extra_status["telemetry"] = {"cpu_percent": 5.0, "ram_used_mb": 4096,
+                                         "ram_total_mb": 8192,
+                                         "history": {"cpu": [5.0, 6.0, 7.0]}}
+    app = make_app(runtime)
+    async with app.run_test(size=(120, 40)):
+        await app.tick()
+        runtime.events.publish("hardware.sample", **sample(50.0))
+        for _ in range(50):  # bounded: the event reaches the app's queue
+            await asyncio.sleep(0.02)
+            await app.tick()
+            if app.telemetry_feed.samples:
+                break
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        shown = dashboard.telemetry.telemetry
+        assert shown is not None and shown.cpu_percent == 50.0
+        assert shown.history["cpu"] == (5.0, 6.0, 7.0, 50.0)
 
 
 async def test_tui_log_level_filter(runtime: NodeRuntime) -> None:
