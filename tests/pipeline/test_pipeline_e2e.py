@@ -159,8 +159,13 @@ def find_worker_in_stage(cluster: demo.DemoCluster, task_id: int,
     return None
 
 
+@pytest.mark.parametrize("stages", [MID_STAGES, ("submitted",)],
+                         ids=["mid-task", "after-submit"])
 async def test_kill_9_mid_task_then_restart_loses_and_duplicates_nothing(
-        cluster: demo.DemoCluster, tmp_path: Path) -> None:
+        cluster: demo.DemoCluster, tmp_path: Path, stages: tuple[str, ...]) -> None:
+    """kill -9 of the executing worker while it fetches/runs/stores, or after its result is
+    on chain but before payment; restarted, it finishes from its ledger: one claim, one
+    result, paid once."""
     from oarn_tui.cli_support import AppContext
     from oarn_tui.runtime.daemon import start_background
     from oarn_tui.runtime.pidfile import read_pid
@@ -171,10 +176,9 @@ async def test_kill_9_mid_task_then_restart_loses_and_duplicates_nothing(
         victim = None
         deadline = time.monotonic() + 60
         while victim is None and time.monotonic() < deadline:
-            victim = await asyncio.to_thread(find_worker_in_stage, cluster, task_id,
-                                             MID_STAGES)
+            victim = await asyncio.to_thread(find_worker_in_stage, cluster, task_id, stages)
             await asyncio.sleep(0.02)
-        assert victim is not None, "no worker was seen mid-task"
+        assert victim is not None, f"no worker was seen in {stages}"
         os.kill(read_pid(victim), signal.SIGKILL)
         await asyncio.sleep(0.5)
         await asyncio.to_thread(start_background, AppContext(home=victim),
@@ -190,8 +194,11 @@ async def test_kill_9_mid_task_then_restart_loses_and_duplicates_nothing(
                      if int(e.args["taskId"]) == task_id]
         assert len(claimed) == 1 and len(submitted) == 1
         record = ControlClient(victim).command("task.get", task_id=str(task_id))
-        stages = [step["stage"] for step in record["timeline"]]
-        assert stages.count("claimed") == 1 and record["stage"] == "rewarded", stages
+        timeline = [step["stage"] for step in record["timeline"]]
+        assert timeline.count("claimed") == 1 and record["stage"] == "rewarded", timeline
+        earnings = [e for e in ControlClient(victim).status()["earnings"]
+                    if e["task_id"] == str(task_id)]
+        assert len(earnings) == 1, earnings
 
 
 async def test_rpc_outage_is_survived_without_duplicate_transactions(
