@@ -129,6 +129,24 @@ async def test_tui_sparklines_continue_the_nodes_history(runtime: NodeRuntime) -
         assert shown.history["cpu"] == (5.0, 6.0, 7.0, 50.0)
 
 
+async def test_tui_telemetry_redraws_in_the_new_theme(runtime: NodeRuntime) -> None:
+    """The pane caches its drawn lines; a theme switch must drop them (new background)."""
+    seed_all(runtime, gpus=False)
+    app = make_app(runtime)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.tick()
+        await pilot.pause()
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        dark = {segment.style.bgcolor for segment in dashboard.telemetry.render_line(0)
+                if segment.style is not None}
+        app.theme = "textual-light"
+        await pilot.pause()
+        light = {segment.style.bgcolor for segment in dashboard.telemetry.render_line(0)
+                 if segment.style is not None}
+        assert dark and light and dark.isdisjoint(light)
+
+
 async def test_tui_log_level_filter(runtime: NodeRuntime) -> None:
     seed_all(runtime)
     app = make_app(runtime)
