@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -157,8 +156,7 @@ def pty_home() -> Path:
 
 def child_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OARN_")}
-    env.update({"OARN_HOME": str(home), "HOME": str(home.parent), "TERM": "xterm-256color",
-                "PYTHONPATH": str(ROOT),
+    env.update({"OARN_HOME": str(home), "HOME": str(home.parent), "PYTHONPATH": str(ROOT),
                 "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
     return env
 
@@ -167,49 +165,21 @@ def case_first_paint() -> dict[str, Any]:
     """`oarn` in a real pseudo-terminal (120×40), as a user starts it: from spawning the
     process to the first frame of the dashboard on the terminal (its Tasks pane drawn) and to
     the first frame with the node's data (the header names the node). Then `q` quits it."""
-    import fcntl
-    import pty
-    import select
-    import signal
-    import struct
-    import termios
+    sys.path.insert(0, str(ROOT / "tests" / "tui"))
+    from pty_terminal import Terminal  # the terminal tests' pty harness
 
     home = pty_home()
-    marks = {"first_frame_s": b"Tasks", "first_data_s": b"paint-probe"}
     result: dict[str, Any] = {}
-    output = b""
     start = time.perf_counter()
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: become `oarn`
-        os.execve(sys.executable, [sys.executable, "-m", "oarn_tui"], child_env(home))
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    term = Terminal(home, size=(120, 40))
     try:
-        deadline = start + 30.0  # bounded: 30 s
-        while len(result) < len(marks) and time.perf_counter() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                output += os.read(fd, 65536)
-            except OSError:
-                break
-            now = time.perf_counter() - start
-            for name, marker in marks.items():
-                if name not in result and marker in output:
-                    result[name] = round(now, 4)
-        os.write(fd, b"q")
-        for _ in range(300):  # bounded: 15 s for the node to stop
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                break
-            with contextlib.suppress(OSError):
-                while select.select([fd], [], [], 0)[0] and os.read(fd, 65536):
-                    pass
-            time.sleep(0.05)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+        for name, marker in (("first_frame_s", b"Tasks"), ("first_data_s", b"paint-probe")):
+            if term.read_until(marker, timeout=30.0):  # bounded
+                result[name] = round(time.perf_counter() - start, 4)
+        term.send(b"q")
+        term.wait_exit(timeout=15.0)  # bounded: the node stops
     finally:
-        os.close(fd)
+        term.kill()
     return result
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +12,19 @@ import click
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
 
 
-def _open_models(app: AppContext) -> Any:
+@contextlib.contextmanager
+def _model_store(app: AppContext) -> Iterator[Any]:
+    """The home's storage, closed afterwards; a model error becomes the command's one line."""
+    from oarn_tui.storage.models import ModelError
     from oarn_tui.storage.service import open_storage
 
-    return open_storage(app.config())
+    storage = open_storage(app.config())
+    try:
+        yield storage
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        storage.close()
 
 
 def _size(value: int) -> str:
@@ -46,17 +57,10 @@ def model() -> None:
 @pass_app
 def add(app: AppContext, file: Path, name: str | None, as_json: bool) -> None:
     """Import FILE into the block store, pin it and print its CID."""
-    from oarn_tui.storage.models import ModelError
-
     if not file.is_file():
         raise UserError(f"{file} is not a readable file")
-    storage = _open_models(app)
-    try:
+    with _model_store(app) as storage:
         manifest = storage.models.add(file, name)
-    except ModelError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        storage.close()
     emit(manifest, as_json, manifest["cid"])
 
 
@@ -65,11 +69,8 @@ def add(app: AppContext, file: Path, name: str | None, as_json: bool) -> None:
 @pass_app
 def list_models(app: AppContext, as_json: bool) -> None:
     """Models in the store."""
-    storage = _open_models(app)
-    try:
+    with _model_store(app) as storage:
         models = storage.models.list()
-    finally:
-        storage.close()
 
     def human(rows: list[dict[str, Any]]) -> str:
         if not rows:
@@ -86,15 +87,8 @@ def list_models(app: AppContext, as_json: bool) -> None:
 @pass_app
 def info(app: AppContext, model_ref: str, as_json: bool) -> None:
     """The manifest of one model."""
-    from oarn_tui.storage.models import ModelError
-
-    storage = _open_models(app)
-    try:
+    with _model_store(app) as storage:
         manifest = storage.models.find(model_ref)
-    except ModelError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        storage.close()
     emit(manifest, as_json, _describe)
 
 
@@ -104,15 +98,8 @@ def info(app: AppContext, model_ref: str, as_json: bool) -> None:
 @pass_app
 def remove(app: AppContext, model_ref: str, as_json: bool) -> None:
     """Unpin a model, delete its file and collect its blocks."""
-    from oarn_tui.storage.models import ModelError
-
-    storage = _open_models(app)
-    try:
+    with _model_store(app) as storage:
         result = storage.models.remove(model_ref)
-    except ModelError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        storage.close()
     emit(result, as_json, f"removed {result['name']} ({result['cid']}), "
                           f"freed {_size(result['freed_bytes'])}")
 
@@ -129,7 +116,6 @@ def pull(app: AppContext, cid: str, name: str | None, as_json: bool) -> None:
     """
     from oarn_tui.storage.cid import CID, CIDError
     from oarn_tui.storage.fetch import StoreFetcher
-    from oarn_tui.storage.models import ModelError
 
     try:
         root = CID.parse(cid)
@@ -147,16 +133,11 @@ def pull(app: AppContext, cid: str, name: str | None, as_json: bool) -> None:
     else:
         emit(manifest, as_json, manifest["cid"])
         return
-    storage = _open_models(app)
-    try:
+    with _model_store(app) as storage:
         if not storage.blocks.dag_complete(root):
             raise UserError(f"pulling {root} needs a running node to fetch it over the network: "
                             "start one with `oarn start`, then retry")
         import asyncio
 
         manifest = asyncio.run(storage.models.pull(root, StoreFetcher(storage.blocks), name))
-    except ModelError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        storage.close()
     emit(manifest, as_json, manifest["cid"])

@@ -44,13 +44,7 @@ def duration(seconds: float) -> str:
 def uptime(seconds: float) -> str:
     """Uptime at minute resolution (`0m`, `1h02m`) so a dashboard does not churn every second."""
     minutes = max(0, int(seconds)) // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
+    return f"{minutes}m" if minutes < 60 else duration(minutes * 60)
 
 
 def clock_time(ts: float) -> str:

@@ -110,11 +110,7 @@ class DashboardScreen(NodeScreen):
         self.oarn.open_task(message.task_id)
 
     def action_claim(self) -> None:
-        task_id = self.tasks.selected_task_id
-        if task_id is None:
-            self.notify("no task selected", severity="warning")
-            return
-        self.oarn.claim_task(task_id)
+        self.oarn.claim_selected()
 
     def action_cycle_log_level(self) -> None:
         level = self.logs.cycle_level()

@@ -142,10 +142,6 @@ class TelemetryPane(Widget):
         lines = telemetry_lines(self.telemetry, self.content_size.width)
         return "\n".join("".join(text for text, _ in line).rstrip() for line in lines)
 
-    def on_resize(self) -> None:
-        self._width = -1
-        self._strips.clear()
-
     def notify_style_update(self) -> None:
         """The theme or CSS changed: drop the strips drawn with the old base style."""
         super().notify_style_update()
