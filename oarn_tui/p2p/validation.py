@@ -1,7 +1,10 @@
 """Validation of incoming messages: size, schema, signature, binding, freshness, replay, rate.
 
 An invalid message is dropped, logged once per (peer, reason) window, and lowers the score of the
-peer that delivered it.
+peer that delivered it. The rate limit is kept per origin (the peer that published the message),
+so a flood is cut at every hop while the honest relays that carry it keep their own budget; each
+forwarder also has a wider budget (`RELAY_FACTOR` times an origin's) so no connected peer can push
+messages without bound by inventing origins.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from oarn_tui.p2p.messages import (
 from oarn_tui.p2p.scoring import PeerScores
 
 log = logging.getLogger("oarn.p2p.validation")
+
+RELAY_FACTOR = 10  # a forwarder's budget, in origins' budgets
+# reasons that depend on what else reached us first: a relay that forwards such a message in good
+# faith is not penalised for it, only the origin when it delivers the message itself
+ORIGIN_REASONS = frozenset({"rate_limited", "replay"})
+MAX_BUCKETS = 10_000
 
 
 def verify_account_binding(peer_id: str, address: str, signature: str) -> bool:
@@ -54,35 +63,42 @@ class MessageValidator:
         self.replay_capacity = replay_capacity
         self._verify_binding = verify_binding
         self._seen: OrderedDict[str, int] = OrderedDict()
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self._bindings: dict[tuple[str, str, str], bool] = {}
         self._logged: dict[tuple[str, str], float] = {}
         self.dropped: dict[str, int] = {}
         self.accepted = 0
 
-    def validate(self, forwarder: str, data: bytes, now_ms: int | None = None) -> Envelope:
-        """Return the envelope or raise MessageError (after scoring and logging the drop)."""
+    def validate(self, forwarder: str, data: bytes, now_ms: int | None = None,
+                 origin: str | None = None) -> Envelope:
+        """Return the envelope or raise MessageError (after scoring and logging the drop).
+
+        `origin` is the peer that published a gossiped message (the forwarder when omitted).
+        """
+        origin = origin or forwarder
         try:
-            envelope = self._check(forwarder, data, now_ms)
+            envelope = self._check(forwarder, origin, data, now_ms)
         except MessageError as error:
-            self._reject(forwarder, error)
+            self._reject(forwarder, origin, error)
             raise
         self.accepted += 1
         self.scores.reward(forwarder)
         return envelope
 
-    def is_valid(self, forwarder: str, data: bytes) -> bool:
+    def is_valid(self, forwarder: str, data: bytes, origin: str | None = None) -> bool:
         """Boolean form for the gossipsub topic validator."""
         try:
-            self.validate(forwarder, data)
+            self.validate(forwarder, data, origin=origin)
         except MessageError:
             return False
         return True
 
-    def _check(self, forwarder: str, data: bytes, now_ms: int | None) -> Envelope:
-        if self.scores.is_banned(forwarder):
+    def _check(self, forwarder: str, origin: str, data: bytes, now_ms: int | None) -> Envelope:
+        if self.scores.is_banned(forwarder) or self.scores.is_banned(origin):
             raise MessageError("banned")
-        self._take_token(forwarder)
+        self._take_token(("origin", origin), 1)
+        if forwarder != origin:
+            self._take_token(("relay", forwarder), RELAY_FACTOR)
         envelope = decode_message(data, self.max_bytes)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         if abs(now - envelope.timestamp_ms) > self.freshness_ms:
@@ -93,14 +109,17 @@ class MessageValidator:
         self._remember(envelope.message_id, envelope.timestamp_ms)
         return envelope
 
-    def _take_token(self, peer: str) -> None:
+    def _take_token(self, key: tuple[str, str], scale: int) -> None:
         now = time.monotonic()
-        tokens, last = self._buckets.get(peer, (float(self.rate_burst), now))
-        tokens = min(float(self.rate_burst), tokens + (now - last) * self.rate_per_s)
+        burst = float(self.rate_burst * scale)
+        if key not in self._buckets and len(self._buckets) >= MAX_BUCKETS:
+            self._buckets.clear()  # forgetting buckets only ever refills them
+        tokens, last = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - last) * self.rate_per_s * scale)
         if tokens < 1.0:
-            self._buckets[peer] = (tokens, now)
+            self._buckets[key] = (tokens, now)
             raise MessageError("rate_limited")
-        self._buckets[peer] = (tokens - 1.0, now)
+        self._buckets[key] = (tokens - 1.0, now)
 
     def _check_binding(self, envelope: Envelope) -> None:
         if envelope.binding is None:
@@ -124,9 +143,10 @@ class MessageValidator:
         while self._seen and next(iter(self._seen.values())) < horizon:
             self._seen.popitem(last=False)
 
-    def _reject(self, forwarder: str, error: MessageError) -> None:
+    def _reject(self, forwarder: str, origin: str, error: MessageError) -> None:
         self.dropped[error.reason] = self.dropped.get(error.reason, 0) + 1
-        if error.reason != "banned":
+        relayed = forwarder != origin and error.reason in ORIGIN_REASONS
+        if error.reason != "banned" and not relayed:
             self.scores.penalize(forwarder, error.reason)
         key = (forwarder, error.reason)
         now = time.monotonic()

@@ -19,7 +19,7 @@ from oarn_tui.p2p.messages import (
     make_binding,
 )
 from oarn_tui.p2p.scoring import PeerScores
-from oarn_tui.p2p.validation import MessageValidator, RateWindow
+from oarn_tui.p2p.validation import RELAY_FACTOR, MessageValidator, RateWindow
 from oarn_tui.wallet.signer import LocalSigner
 
 FORWARDER = "12D3KooWForwarder"
@@ -118,6 +118,28 @@ def test_rate_limit_penalises_the_forwarder_and_a_low_score_bans_it(identity) ->
     assert gossip.dropped["banned"] >= 1
     assert not gossip.is_valid("12D3KooWOther", b"{garbage")
     assert not scores.is_banned("12D3KooWOther")
+
+
+def test_rate_limit_follows_the_origin_and_spares_honest_relays(identity) -> None:
+    key_pair, binding = identity
+    scores = PeerScores()
+    validator = MessageValidator(scores, rate_per_s=0.001, rate_burst=3)
+    flood = [encode_message(key_pair, "tasks", tasks_body(1), binding) for _ in range(6)]
+    relay, flooder = "12D3KooWRelay", "12D3KooWFlooder"
+    # the flooder's messages are cut after its burst, whichever peer delivers them
+    assert [validator.is_valid(flooder, m) for m in flood[:4]] == [True] * 3 + [False]
+    assert not validator.is_valid(relay, flood[4], origin=flooder)
+    assert scores.score(flooder) < 0
+    assert scores.score(relay) == 0  # relaying in good faith costs nothing
+    # the relay's own messages still pass: its budget as an origin is untouched
+    own = encode_message(key_pair, "tasks", tasks_body(2), binding)
+    assert validator.is_valid(relay, own, origin=relay)
+    # a relay inventing origins is still bounded, by its wider forwarder budget
+    invented = [encode_message(key_pair, "tasks", tasks_body(3), binding) for _ in range(40)]
+    outcomes = [validator.is_valid(relay, m, origin=f"12D3KooWFake{i}")
+                for i, m in enumerate(invented)]
+    assert outcomes == [True] * 3 * RELAY_FACTOR + [False] * (40 - 3 * RELAY_FACTOR)
+    assert validator.dropped["rate_limited"] == 2 + 40 - 3 * RELAY_FACTOR
 
 
 def test_each_peer_and_reason_is_logged_once_per_window(caplog: pytest.LogCaptureFixture) -> None:
