@@ -67,6 +67,8 @@ class ChainService:
         self.state = "stopped"
         self.reason = "not started"
         self.block: int | None = None
+        self.revision = 0
+        """Bumped when the block height read changes (it publishes no event; see runtime)."""
         self.connected = asyncio.Event()
         self._runtime: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -124,6 +126,11 @@ class ChainService:
             self.state, self.reason = state, reason
             self._publish("chain.state", state=state, reason=reason)
 
+    def _set_block(self, block: int) -> None:
+        if block != self.block:
+            self.block = block
+            self.revision += 1
+
     def _publish(self, kind: str, **data: Any) -> None:
         events = getattr(self._runtime, "events", None)
         if events is not None:
@@ -165,7 +172,7 @@ class ChainService:
     async def _connect(self) -> None:
         assert self.pool is not None
         await self.pool.connect()
-        self.block = int(await self.pool.call(lambda w3: w3.eth.block_number))
+        self._set_block(int(await self.pool.call(lambda w3: w3.eth.block_number)))
         if self._addresses is not None:  # known already (in-process chain): no discovery
             self.discovered = Discovered(self._addresses["registry"], dict(self._addresses),
                                          [], [], 0)
@@ -276,7 +283,7 @@ class ChainService:
             await asyncio.sleep(self.health_interval_s)
             if len(self.pool.endpoints) > 1 and await self.pool.refresh():
                 self._publish("chain.rpc_failback", rpc_url=self.pool.rpc_url)
-            self.block = int(await self.pool.call(lambda w3: w3.eth.block_number))
+            self._set_block(int(await self.pool.call(lambda w3: w3.eth.block_number)))
             if self.client is None and self._wallet_signer() is not None:
                 return  # the wallet was unlocked meanwhile: reconnect with signing
             if self.state != "running" and self.client is not None:

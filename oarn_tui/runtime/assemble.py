@@ -45,6 +45,8 @@ class LinksService:
         self.balances: dict[str, int] = {}
         self.reputation: dict[str, int] = {}  # on-chain completed / disagreed / timed out
         self.dialled: set[str] = set()
+        self.revision = 0
+        """Bumped when balances or reputation change (they publish no event; see runtime)."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, runtime: NodeRuntime) -> None:
@@ -92,8 +94,11 @@ class LinksService:
             try:
                 if chain is not None and chain.contracts is not None:
                     await self._dial_bootstrap(chain)
-                    self.balances = await chain.contracts.balances()
-                    self.reputation = await chain.contracts.executor_stats()
+                    balances = await chain.contracts.balances()
+                    reputation = await chain.contracts.executor_stats()
+                    if (balances, reputation) != (self.balances, self.reputation):
+                        self.balances, self.reputation = balances, reputation
+                        self.revision += 1
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the RPC may be down: the chain service reports it

@@ -323,11 +323,11 @@ class NodeRuntime:
 
     def cached_snapshot(self, *, task_limit: int = 200, peer_limit: int = 1000
                         ) -> NodeSnapshot | None:
-        """The last snapshot while the ledger, the peer book and the event stream have been
-        quiet since, for up to `snapshot_max_age_s` (what changes without an event — chain
-        height, balances — shows within that); else None. An idle dashboard polling every
-        second then costs next to nothing and can skip redrawing. Safe from any thread: it
-        only reads counters and an immutable snapshot."""
+        """The last snapshot while the ledger, the peer book, the event stream and the services'
+        own revisions (chain height, balances) have been quiet since, for up to
+        `snapshot_max_age_s` (anything else shows within that); else None. An idle dashboard
+        polling every second then costs next to nothing and can skip redrawing. Safe from any
+        thread: it only reads counters and an immutable snapshot."""
         cached = self._snapshot
         if cached is None or cached[0] != self._snapshot_key(task_limit, peer_limit) \
                 or time.monotonic() - cached[1] >= self.snapshot_max_age_s:
@@ -335,8 +335,9 @@ class NodeRuntime:
         return cached[2]
 
     def _snapshot_key(self, task_limit: int, peer_limit: int) -> tuple[int, ...]:
-        return (self.ledger.revision, self.peers.revision, self.events.revision, task_limit,
-                peer_limit)
+        services = sum(getattr(service, "revision", 0) for service in self.services.values())
+        return (self.ledger.revision, self.peers.revision, self.events.revision, services,
+                task_limit, peer_limit)
 
     # -- built-in commands --------------------------------------------------------------------
 

@@ -297,7 +297,7 @@ async def test_inprocess_system_runs_a_task_without_anvil(tmp_path: Path) -> Non
 
     runtime = NodeRuntime(load_config(tmp_path / "home"), log_to_file=False)
     service = ChainService(pool=pool, addresses=addresses, peer_id="12D3KooWInProcess",
-                           signer=LocalSigner.from_key(test_keys[2]))
+                           signer=LocalSigner.from_key(test_keys[2]), health_interval_s=0.02)
     runtime.add_service(service)
     await runtime.start()
     for _ in range(200):
@@ -306,5 +306,19 @@ async def test_inprocess_system_runs_a_task_without_anvil(tmp_path: Path) -> Non
         await asyncio.sleep(0.05)
     assert service.status()["state"] == "running" and service.status()["registered"] is True
     assert await executor.is_node_registered(service.status()["address"])
+
+    # a new block height (which publishes no event) rebuilds the runtime's snapshot at once
+    runtime.snapshot_max_age_s = 3600.0
+    quiet = runtime.snapshot()
+    await asyncio.sleep(0.2)  # several reads of an unchanged height
+    assert runtime.snapshot() is quiet
+    height = service.block
+    await deployer.transfer("comp", executor.client.address, 1)
+    for _ in range(100):
+        if service.block != height:
+            break
+        await asyncio.sleep(0.02)
+    assert service.block is not None and height is not None and service.block > height
+    assert runtime.snapshot() is not quiet
     await runtime.stop()
     runtime.close()
