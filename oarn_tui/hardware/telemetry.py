@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,23 @@ class TelemetrySample:
         return {"timestamp": self.timestamp, "cpu_percent": self.cpu_percent,
                 "ram_total_mb": self.ram_total_mb, "ram_available_mb": self.ram_available_mb,
                 "gpus": [gpu.to_dict() for gpu in self.gpus]}
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else 0.0
+
+
+def sample_points(sample: Mapping[str, Any]) -> dict[str, float]:
+    """The sparkline series of one sample in its dict form (`to_dict`, a `hardware.sample`
+    event): CPU percent, RAM used (MB), and per GPU utilisation and VRAM used (MB)."""
+    points = {"cpu": _number(sample.get("cpu_percent")),
+              "ram": _number(sample.get("ram_total_mb")) - _number(sample.get("ram_available_mb"))}
+    for i, gpu in enumerate(sample.get("gpus") or ()):
+        index = gpu.get("index", i)
+        points[f"gpu{index}.util"] = _number(gpu.get("utilization_percent"))
+        points[f"gpu{index}.vram"] = _number(gpu.get("memory_used_mb"))
+    return points
 
 
 class TelemetrySampler:

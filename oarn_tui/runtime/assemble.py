@@ -16,6 +16,7 @@ from typing import Any
 
 from oarn_tui.amounts import amount_json
 from oarn_tui.config import NodeConfig
+from oarn_tui.hardware.telemetry import sample_points
 from oarn_tui.runtime.node import NodeRuntime
 
 log = logging.getLogger("oarn.links")
@@ -146,13 +147,10 @@ class LinksService:
         latest = getattr(hardware, "latest", None)
         if latest is None:
             return
-        history = {"cpu": [round(v, 1) for v in hardware.series("cpu_percent")[-HISTORY_POINTS:]]}
-        for sample_gpu in latest.gpus:
-            index = sample_gpu.index
-            history[f"gpu{index}.util"] = [
-                float(s.gpus[index].utilization_percent) for s in hardware.history()[-60:]
-                if len(s.gpus) > index and isinstance(s.gpus[index].utilization_percent,
-                                                      int | float)]
+        history: dict[str, list[float]] = {}
+        for sample in hardware.history()[-HISTORY_POINTS:]:
+            for name, value in sample_points(sample.to_dict()).items():
+                history.setdefault(name, []).append(round(value, 1))
         doc["telemetry"] = {
             "cpu_percent": latest.cpu_percent, "ram_used_mb": latest.ram_used_mb,
             "ram_total_mb": latest.ram_total_mb,

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from oarn_tui.hardware.telemetry import sample_points
 from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.snapshot import GpuView, NodeSnapshot, TelemetryView
 
@@ -46,14 +47,7 @@ class TelemetryFeed:
     def _add(self, sample: Mapping[str, Any]) -> None:
         self.samples.append(sample)
         self._view = None
-        points = {"cpu": _number(sample.get("cpu_percent")) or 0.0,
-                  "ram": (_number(sample.get("ram_total_mb")) or 0.0)
-                  - (_number(sample.get("ram_available_mb")) or 0.0)}
-        for i, gpu in enumerate(sample.get("gpus") or ()):
-            index = gpu.get("index", i)
-            points[f"gpu{index}.util"] = _number(gpu.get("utilization_percent")) or 0.0
-            points[f"gpu{index}.vram"] = _number(gpu.get("memory_used_mb")) or 0.0
-        for name, value in points.items():
+        for name, value in sample_points(sample).items():
             self._series.setdefault(name, deque(maxlen=HISTORY)).append(value)
 
     def view(self, hint: str = "") -> TelemetryView | None:

@@ -15,6 +15,7 @@ from oarn_tui.compute.service import ComputeService
 from oarn_tui.config import load_config
 from oarn_tui.hardware.nvml import Nvml
 from oarn_tui.hardware.service import HardwareService
+from oarn_tui.runtime.assemble import LinksService
 from oarn_tui.runtime.node import NodeRuntime
 from tests.compute import onnx_models
 from tests.hardware.fake_nvml import make_fake_pynvml, two_gpus
@@ -28,7 +29,7 @@ async def test_services_sample_decide_run_and_stop(tmp_path: Path) -> None:
     config = load_config(home, env={"OARN_COMPUTE_TELEMETRY_INTERVAL_S": "0.1"})
     hardware = HardwareService(Nvml(module=make_fake_pynvml(two_gpus())))
     compute = ComputeService()
-    runtime = NodeRuntime(config, [compute, hardware], log_to_file=False)
+    runtime = NodeRuntime(config, [compute, hardware, LinksService()], log_to_file=False)
     await runtime.start()
     try:
         assert runtime.service_states()["hardware"] == {"state": "running",
@@ -41,6 +42,11 @@ async def test_services_sample_decide_run_and_stop(tmp_path: Path) -> None:
         assert len(hardware.history()) >= 3
         samples = [e for e in runtime.events.recent(100) if e.kind == "hardware.sample"]
         assert samples and len(samples[-1].data["gpus"]) == 2
+        # the status carries every sparkline series (an attached dashboard starts from them)
+        history = runtime.status()["telemetry"]["history"]
+        assert set(history) == {"cpu", "ram", "gpu0.util", "gpu0.vram", "gpu1.util", "gpu1.vram"}
+        assert {len(values) for values in history.values()} == {len(hardware.history())}
+        assert history["gpu0.vram"][-1] == hardware.history()[-1].gpus[0].memory_used_mb
         report = await runtime.commands.call("hardware.report")
         assert len(report["gpu"]["gpus"]) == 2 and report["runtimes"]["onnx"]["available"]
 
