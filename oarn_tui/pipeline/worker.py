@@ -123,6 +123,9 @@ class TaskRun:
             if not await self._accept(view):
                 return "rejected"
             await self._claim()
+        elif record is None or record.stage in ("discovered", "accepted"):
+            # killed between sending the claim and recording it: the chain has it
+            self._stage("claimed", "claim found on chain (resumed)")
         if claim.state in ("none", "timed_out", "claimed"):
             details = self._details()
             if not details.get("result_cid"):
