@@ -41,8 +41,7 @@ class PeeringMixin:
         from libp2p.peer.peerinfo import info_from_p2p_addr
 
         info = info_from_p2p_addr(multiaddr.Multiaddr(maddr))
-        with trio.fail_after(DIAL_TIMEOUT_S):
-            await self.host.connect(info)
+        await self._dial(info)
         peer = info.peer_id.to_base58()
         self.known_peers.seen(peer, [str(a) for a in info.addrs], source)
         if self.dht is not None:
@@ -56,10 +55,22 @@ class PeeringMixin:
         from libp2p.peer.peerinfo import PeerInfo
 
         info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(a) for a in addrs])
-        with trio.fail_after(DIAL_TIMEOUT_S):
-            await self.host.connect(info)
+        await self._dial(info)
         if self.dht is not None:
             await self.dht.add_peer(info.peer_id)
+
+    async def _dial(self, info: Any) -> None:
+        """A deliberate dial to the addresses we were given (or backed off on ourselves).
+        A peer that came back with the same key on a new address (a restarted requester)
+        must be reachable there at once, but libp2p dials only one address per transport
+        class from its peerstore, where the dead one comes first, and refuses for 60 s any
+        dial to a peer whose addresses all failed: both are reset first."""
+        network = self.host.get_network()
+        if not network.get_connections(info.peer_id):
+            self.host.get_peerstore().clear_addrs(info.peer_id)
+            network.unblock_peer(info.peer_id)
+        with trio.fail_after(DIAL_TIMEOUT_S):
+            await self.host.connect(info)
 
     async def _dial_bootstrap(self) -> None:
         for maddr in self.options.bootstrap:

@@ -145,3 +145,23 @@ async def test_node_restarted_in_the_same_process_with_the_same_key_gossips_both
 
         assert await asyncio.to_thread(wait_until, a_forgot_b, 10), \
             f"A still connected to stopped incarnation {incarnation}: {node_a.call('peers')}"
+
+
+def test_a_peer_back_on_a_new_address_is_dialled_at_once(
+        node_a: NodeProcess, tmp_path: Path) -> None:
+    """libp2p refuses for 60 s to dial a peer whose addresses all failed once. A peer that
+    restarts with the same key on a new port (a requester between two `task submit`s) must be
+    reachable at once when we are handed its new address."""
+    seed = os.urandom(32).hex()
+    first = NodeProcess(tmp_path / "b1", "--seed", seed)
+    old = f"{first.addrs[0]}/p2p/{first.peer_id}"
+    first.kill()
+    with pytest.raises(RuntimeError):  # all addresses failed: libp2p now blocks this peer ID
+        node_a.call("connect", addr=old)
+    second = NodeProcess(tmp_path / "b2", "--seed", seed)
+    try:
+        assert second.peer_id == first.peer_id
+        answer = node_a.call("connect", addr=f"{second.addrs[0]}/p2p/{second.peer_id}")
+        assert answer["peer"] == second.peer_id
+    finally:
+        second.kill()
