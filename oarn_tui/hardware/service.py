@@ -1,7 +1,7 @@
 """`HardwareService` ("hardware"): telemetry for the runtime, the dashboard and the policy.
 
 Publishes a `hardware.sample` event per sample, keeps the ring buffer for sparklines (`latest`,
-`history`, `series`) and answers the `hardware.report` command with the capability report
+`history`) and answers the `hardware.report` command with the capability report
 (computed in a thread: runtime probes import libraries). A machine without a GPU is normal, not
 degraded: the status reason says the node runs on the CPU.
 """
@@ -66,9 +66,6 @@ class HardwareService:
 
     def history(self) -> tuple[TelemetrySample, ...]:
         return self.sampler.history() if self.sampler else ()
-
-    def series(self, field: str) -> list[float]:
-        return self.sampler.series(field) if self.sampler else []
 
     def _publish(self, sample: TelemetrySample) -> None:
         if self.runtime is not None:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Literal
 
 from aiohttp import ClientSession, ClientTimeout, web
-
-Hold = Literal["request", "response"]
 
 
 class HoldingRpcProxy:
@@ -18,7 +15,8 @@ class HoldingRpcProxy:
     contain `selector` is held (its `hold` side) until `release()`. Records every raw
     transaction carrying `selector`, so a test can count what was broadcast."""
 
-    def __init__(self, upstream: str, selector: bytes, hold: Hold) -> None:
+    def __init__(self, upstream: str, selector: bytes, hold: str) -> None:
+        assert hold in ("request", "response"), hold
         self.upstream = upstream
         self.selector = selector
         self.hold = hold

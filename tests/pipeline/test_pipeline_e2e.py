@@ -221,7 +221,7 @@ async def test_kill_9_at_the_claim_then_restart_claims_once(
     victim, others = cluster.worker_homes[0], cluster.worker_homes[1:]
     rpc_urls = json.dumps(list(load_config(victim).blockchain.manual_rpc_urls))
     proxy = HoldingRpcProxy(cluster.devnet["rpc_url"], keccak(text="claimTask(uint256)")[:4],
-                            "request" if hold == "request" else "response")
+                            hold)
 
     def restart_victim() -> None:
         start_background(AppContext(home=victim), password_file=cluster.password_file)
