@@ -203,14 +203,18 @@ async def test_kill_9_mid_task_then_restart_loses_and_duplicates_nothing(
         assert len(earnings) == 1, earnings
 
 
-@pytest.mark.parametrize("hold", ["request", "response"],
-                         ids=["claim-signed-not-broadcast", "claim-mined-not-acknowledged"])
-async def test_kill_9_at_the_claim_then_restart_claims_once(
-        cluster: demo.DemoCluster, tmp_path: Path, hold: str) -> None:
-    """kill -9 of the worker while its claim transaction is in flight: recorded by the node but
-    not yet on the chain, or mined with the receipt not yet back. Its RPC runs through a proxy
-    that holds that one call. Restarted, it rebroadcasts (or finds) that same transaction, runs
-    the task and is paid: one claim transaction, one claim, one payment."""
+@pytest.mark.parametrize(("call", "hold"), [("claimTask(uint256)", "request"),
+                                            ("claimTask(uint256)", "response"),
+                                            ("finalize(uint256)", "response")],
+                         ids=["claim-signed-not-broadcast", "claim-mined-not-acknowledged",
+                              "finalize-mined-not-acknowledged"])
+async def test_kill_9_with_a_transaction_in_flight_then_restart_sends_it_once(
+        cluster: demo.DemoCluster, tmp_path: Path, call: str, hold: str) -> None:
+    """kill -9 of the worker while its claim or finalize transaction is in flight: recorded by
+    the node but not yet on the chain, or mined with the receipt not yet back. Its RPC runs
+    through a proxy that holds that one call (the requester only finalizes once it waits, after
+    the restart). Restarted, it rebroadcasts (or finds) that same transaction and finishes: one
+    such transaction, one claim, one payment."""
     from eth_utils import keccak
 
     from oarn_tui.cli_support import AppContext
@@ -220,8 +224,7 @@ async def test_kill_9_at_the_claim_then_restart_claims_once(
 
     victim, others = cluster.worker_homes[0], cluster.worker_homes[1:]
     rpc_urls = json.dumps(list(load_config(victim).blockchain.manual_rpc_urls))
-    proxy = HoldingRpcProxy(cluster.devnet["rpc_url"], keccak(text="claimTask(uint256)")[:4],
-                            hold)
+    proxy = HoldingRpcProxy(cluster.devnet["rpc_url"], keccak(text=call)[:4], hold)
 
     def restart_victim() -> None:
         start_background(AppContext(home=victim), password_file=cluster.password_file)
@@ -242,14 +245,19 @@ async def test_kill_9_at_the_claim_then_restart_claims_once(
             await asyncio.to_thread(restart_victim)
             final = await runtime.services["pipeline"].requester.wait(task_id, 180)
             assert final["status"] == "finalized"
-            claimed = [e for e in await events(runtime, "TaskClaimed")
-                       if int(e.args["taskId"]) == task_id]
-            assert len(claimed) == 1
-            assert len(set(proxy.raw_txs)) == 1, "a second claim transaction was signed"
+            for name in ("TaskClaimed", "ExecutorPaid"):
+                assert [int(e.args["taskId"]) for e in await events(runtime, name)
+                        ].count(task_id) == 1, name
+            assert len(set(proxy.raw_txs)) == 1, f"a second {call} transaction was signed"
             # held before the chain saw it: the restarted node broadcast the recorded bytes
             assert len(proxy.raw_txs) == (2 if hold == "request" else 1)
-            record = await asyncio.to_thread(ControlClient(victim).command, "task.get",
-                                             task_id=str(task_id))
+            deadline = time.monotonic() + 60  # finalized by the victim's own held finalize:
+            while True:  # the restarted victim records its payment as it resumes
+                record = await asyncio.to_thread(ControlClient(victim).command, "task.get",
+                                                 task_id=str(task_id))
+                if record["stage"] == "rewarded" or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
             timeline = [step["stage"] for step in record["timeline"]]
             assert timeline.count("claimed") == 1 and record["stage"] == "rewarded", timeline
             status = await asyncio.to_thread(ControlClient(victim).status)
