@@ -56,20 +56,24 @@ class TelemetrySample:
                 "gpus": [gpu.to_dict() for gpu in self.gpus]}
 
 
-def _number(value: Any) -> float:
+def as_number(value: Any) -> float | None:
+    """A JSON number as float; None for anything else (missing, null, "N/A", a bool)."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else 0.0
+        else None
 
 
 def sample_points(sample: Mapping[str, Any]) -> dict[str, float]:
     """The sparkline series of one sample in its dict form (`to_dict`, a `hardware.sample`
     event): CPU percent, RAM used (MB), and per GPU utilisation and VRAM used (MB)."""
-    points = {"cpu": _number(sample.get("cpu_percent")),
-              "ram": _number(sample.get("ram_total_mb")) - _number(sample.get("ram_available_mb"))}
+    def point(value: Any) -> float:
+        return as_number(value) or 0.0
+
+    points = {"cpu": point(sample.get("cpu_percent")),
+              "ram": point(sample.get("ram_total_mb")) - point(sample.get("ram_available_mb"))}
     for i, gpu in enumerate(sample.get("gpus") or ()):
         index = gpu.get("index", i)
-        points[f"gpu{index}.util"] = _number(gpu.get("utilization_percent"))
-        points[f"gpu{index}.vram"] = _number(gpu.get("memory_used_mb"))
+        points[f"gpu{index}.util"] = point(gpu.get("utilization_percent"))
+        points[f"gpu{index}.vram"] = point(gpu.get("memory_used_mb"))
     return points
 
 

@@ -312,10 +312,10 @@ class NodeRuntime:
 
     def snapshot(self, *, task_limit: int = 200, peer_limit: int = 1000) -> NodeSnapshot:
         """The status as a `NodeSnapshot`, reused while quiet (see `cached_snapshot`)."""
-        cached = self.cached_snapshot(task_limit=task_limit, peer_limit=peer_limit)
+        key = self._snapshot_key(task_limit, peer_limit)
+        cached = self._reusable_snapshot(key)
         if cached is not None:
             return cached
-        key = self._snapshot_key(task_limit, peer_limit)
         snapshot = NodeSnapshot.from_dict(self.status(task_limit=task_limit,
                                                       peer_limit=peer_limit))
         self._snapshot = (key, time.monotonic(), snapshot)
@@ -328,8 +328,11 @@ class NodeRuntime:
         `snapshot_max_age_s` (anything else shows within that); else None. An idle dashboard
         polling every second then costs next to nothing and can skip redrawing. Safe from any
         thread: it only reads counters and an immutable snapshot."""
+        return self._reusable_snapshot(self._snapshot_key(task_limit, peer_limit))
+
+    def _reusable_snapshot(self, key: tuple[int, ...]) -> NodeSnapshot | None:
         cached = self._snapshot
-        if cached is None or cached[0] != self._snapshot_key(task_limit, peer_limit) \
+        if cached is None or cached[0] != key \
                 or time.monotonic() - cached[1] >= self.snapshot_max_age_s:
             return None
         return cached[2]

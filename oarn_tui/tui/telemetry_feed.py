@@ -8,17 +8,12 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from oarn_tui.hardware.telemetry import sample_points
+from oarn_tui.hardware.telemetry import as_number, sample_points
 from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.snapshot import GpuView, NodeSnapshot, TelemetryView
 
 SAMPLE_EVENT = "hardware.sample"
 HISTORY = 120
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else None
 
 
 class TelemetryFeed:
@@ -56,19 +51,19 @@ class TelemetryFeed:
         if self._view is not None and self._view.gpu_hint == hint:
             return self._view
         latest = self.samples[-1]
-        total = _number(latest.get("ram_total_mb"))
-        available = _number(latest.get("ram_available_mb"))
+        total = as_number(latest.get("ram_total_mb"))
+        available = as_number(latest.get("ram_available_mb"))
         gpus = tuple(
             GpuView(index=int(g.get("index", i)), name=str(g.get("name") or "GPU"),
-                    utilization_pct=_number(g.get("utilization_percent")),
-                    memory_used_mb=_number(g.get("memory_used_mb")),
-                    memory_total_mb=_number(g.get("memory_total_mb")),
-                    temperature_c=_number(g.get("temperature_c")),
-                    power_w=_number(g.get("power_w")),
-                    power_limit_w=_number(g.get("power_limit_w")))
+                    utilization_pct=as_number(g.get("utilization_percent")),
+                    memory_used_mb=as_number(g.get("memory_used_mb")),
+                    memory_total_mb=as_number(g.get("memory_total_mb")),
+                    temperature_c=as_number(g.get("temperature_c")),
+                    power_w=as_number(g.get("power_w")),
+                    power_limit_w=as_number(g.get("power_limit_w")))
             for i, g in enumerate(latest.get("gpus") or ()))
         self._view = TelemetryView(
-            cpu_percent=_number(latest.get("cpu_percent")),
+            cpu_percent=as_number(latest.get("cpu_percent")),
             ram_used_mb=None if total is None or available is None else total - available,
             ram_total_mb=total, gpus=gpus,
             history={name: tuple(values) for name, values in self._series.items()},

@@ -4,6 +4,7 @@ power; CPU and RAM when the machine has no GPU (with the driver hint)."""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from functools import lru_cache
 
 from rich.segment import Segment
@@ -57,7 +58,8 @@ def _spark_line(values: tuple[float, ...], width: int, maximum: float | None,
              (fmt.sparkline(values, max(4, width - LABEL), maximum), style))]
 
 
-def _gpu_lines(gpu: GpuView, history: dict[str, tuple[float, ...]], width: int) -> list[Line]:
+def _gpu_lines(gpu: GpuView, history: Mapping[str, tuple[float, ...]], width: int
+               ) -> list[Line]:
     name = gpu.name.replace("NVIDIA ", "").replace("GeForce ", "")
     heading = f"GPU{gpu.index} {name}"
     extras = []
@@ -80,14 +82,14 @@ def _gpu_lines(gpu: GpuView, history: dict[str, tuple[float, ...]], width: int) 
 
 
 def _cpu_ram_lines(telemetry: TelemetryView, width: int) -> list[Line]:
-    history = dict(telemetry.history)
+    history = telemetry.history
     cpu = None if telemetry.cpu_percent is None else telemetry.cpu_percent / 100
     ram = _fraction(telemetry.ram_used_mb, telemetry.ram_total_mb)
     ram_text = f"{fmt.megabytes(telemetry.ram_used_mb)}/{fmt.megabytes(telemetry.ram_total_mb)}"
     return [_bar_line("CPU", cpu, f"{fmt.percent(telemetry.cpu_percent):>4}", width),
-            *_spark_line(tuple(history.get("cpu", ())), width, 100.0, "cyan"),
+            *_spark_line(history.get("cpu", ()), width, 100.0, "cyan"),
             _bar_line("RAM", ram, ram_text, width),
-            *_spark_line(tuple(history.get("ram", ())), width, telemetry.ram_total_mb,
+            *_spark_line(history.get("ram", ()), width, telemetry.ram_total_mb,
                          "magenta")]
 
 
@@ -96,10 +98,9 @@ def telemetry_lines(telemetry: TelemetryView | None, width: int) -> list[Line]:
     width = max(16, width)
     if telemetry is None:
         return [(("waiting for telemetry…", "dim"),)]
-    history = telemetry.history if isinstance(telemetry.history, dict) else {}
     lines: list[Line] = []
     for gpu in telemetry.gpus:
-        lines += _gpu_lines(gpu, history, width)
+        lines += _gpu_lines(gpu, telemetry.history, width)
     lines += _cpu_ram_lines(telemetry, width)
     if not telemetry.gpus and telemetry.gpu_hint:
         lines += [((part, "italic dim"),) for part in _wrapped(telemetry.gpu_hint, width)]
