@@ -309,6 +309,11 @@ async def test_inprocess_system_runs_a_task_without_anvil(tmp_path: Path) -> Non
 
     # a new block height (which publishes no event) rebuilds the runtime's snapshot at once
     runtime.snapshot_max_age_s = 3600.0
+    height = await pool.call(lambda w3: w3.eth.block_number)
+    for _ in range(100):  # the registration mined a block: let the service read that height
+        if service.block == height:
+            break
+        await asyncio.sleep(0.02)
     quiet = runtime.snapshot()
     await asyncio.sleep(0.2)  # several reads of an unchanged height
     assert runtime.snapshot() is quiet
