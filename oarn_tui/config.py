@@ -112,8 +112,10 @@ class PrivacySection:
 class ComputeSection:
     accepting: bool = key(True, "Accept new tasks (the dashboard's pause/resume).", live=True)
     max_concurrent_tasks: int = key(2, "Tasks run at once.", live=True, minimum=1, maximum=256)
-    accepted_models: list[str] = key(["*"], "Glob patterns matched against model name or CID.",
-                                     live=True)
+    accepted_models: list[str] = key(
+        ["*"], "Globs or CIDs matched against the task's on-chain model CID or a name your own "
+        "model store binds to that CID (`oarn model add/pull`); an announced name never counts.",
+        live=True)
     frameworks: list[str] = key(["onnx", "gguf", "torchscript", "ollama"],
                                 "Runtimes this node offers.", live=True)
     min_reward: str = key("0", "Smallest reward per task accepted, in COMP.", live=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,8 @@ def test_vram_reason_names_need_headroom_and_free(tmp_path: Path) -> None:
     ({"OARN_COMPUTE_FRAMEWORKS": '["gguf"]'}, {}, {},
      "framework 'onnx' is not offered (offered: gguf)"),
     ({"OARN_COMPUTE_ACCEPTED_MODELS": '["llama-*", "bafyxyz*"]'}, {}, {},
-     "model 'resnet50' matches no accepted_models pattern"),
+     "model 'bafyabc' matches no accepted_models pattern (the announced name 'resnet50' "
+     "counts only when the local model store binds it to this CID)"),
     ({"OARN_COMPUTE_MIN_REWARD": '"2.5"'}, {}, {},
      "reward 2 COMP is below min_reward 2.5 COMP"),
     ({}, {"min_ram_mb": 20000}, {},
@@ -84,3 +86,40 @@ def test_patterns_match_name_or_cid_and_slots_and_gpu_absence(tmp_path: Path) ->
     assert policy(tmp_path).decide(task(), None).reason == "no hardware telemetry yet"
     idle = policy(tmp_path, {"OARN_COMPUTE_ONLY_WHEN_IDLE": "true"})
     assert idle.decide(task(), gpu_sample(cpu=12.0)).accepted
+
+
+def test_an_announced_name_alone_never_satisfies_a_name_pattern(tmp_path: Path) -> None:
+    """A hostile CID announced as `resnet50` does not pass a `resnet*` policy; the same name
+    bound to that CID by the node's own model store does."""
+    named = policy(tmp_path, {"OARN_COMPUTE_ACCEPTED_MODELS": '["resnet*"]'})
+    refused = named.decide(task(), gpu_sample())
+    assert not refused.accepted and "announced name 'resnet50'" in refused.reason
+    assert named.decide(task(local_names=("resnet50",)), gpu_sample()).accepted
+    assert named.decide(task(model_name="", local_names=("resnet-local",)), gpu_sample()).accepted
+
+
+def test_cid_entries_match_the_chain_cid_in_either_version(tmp_path: Path) -> None:
+    from oarn_tui.storage.cid import CID, DAG_PB
+
+    v0 = CID(0, DAG_PB, bytes(range(32)))
+    v1 = v0.to_v1()
+    for entry, chain in ((str(v0), str(v1)), (str(v1), str(v0)), (str(v1), str(v1))):
+        exact = policy(tmp_path, {"OARN_COMPUTE_ACCEPTED_MODELS": json.dumps([entry])})
+        assert exact.decide(task(model_cid=chain), gpu_sample()).accepted, (entry, chain)
+    other = CID(1, DAG_PB, bytes(32))
+    exact = policy(tmp_path, {"OARN_COMPUTE_ACCEPTED_MODELS": json.dumps([str(v1)])})
+    assert not exact.decide(task(model_cid=str(other), model_name=str(v1)), gpu_sample())
+
+
+def test_names_bound_to_reads_only_manifests_of_that_exact_cid() -> None:
+    from oarn_tui.compute.policy import names_bound_to
+    from oarn_tui.storage.cid import CID, DAG_PB, RAW
+
+    mine = CID(1, DAG_PB, bytes(range(32)))
+    manifests = [{"name": "mlp-mnist", "cid": str(mine)},
+                 {"name": "mlp-old", "cid": str(CID(0, DAG_PB, bytes(range(32))))},
+                 {"name": "mlp-raw", "cid": str(CID(1, RAW, bytes(range(32))))},
+                 {"name": "mlp-other", "cid": str(CID(1, DAG_PB, bytes(32)))},
+                 {"name": "mlp-broken", "cid": "../../x"}]
+    assert names_bound_to(str(mine), manifests) == ("mlp-mnist", "mlp-old")
+    assert names_bound_to("../../x", manifests) == ()
