@@ -8,20 +8,26 @@ balanced layout), so the same bytes get the same CID whichever backend is config
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 from oarn_tui.fsutil import atomic_write_chunks
 from oarn_tui.storage.blockstore import BlockNotFound, Blockstore
 from oarn_tui.storage.cid import CID, as_cid
-from oarn_tui.storage.unixfs import ImportOptions, iter_file, read_file
+from oarn_tui.storage.limits import ContentRefused, DagLimits
+from oarn_tui.storage.unixfs import ImportOptions, iter_file
 from oarn_tui.storage.unixfs import import_bytes as unixfs_import_bytes
 from oarn_tui.storage.unixfs import import_path as unixfs_import_path
 
 
 class ContentNotFound(LookupError):
     """The content (or one of its blocks) is not available in this store."""
+
+
+class DigestMismatch(ContentRefused):
+    """A file's bytes do not hash to the digest it was expected to have."""
 
 
 class ContentStore(Protocol):
@@ -50,13 +56,17 @@ def write_chunks_atomically(dest: Path, chunks: Iterable[bytes]) -> int:
 
 
 class LocalContentStore:
-    """The built-in backend: blocks in a local Blockstore."""
+    """The built-in backend: blocks in a local Blockstore. Files are read back under `limits`
+    (the node's `storage.max_fetch_bytes` / `max_dag_*`), so a DAG bomb that reached the store
+    is refused while it is assembled, never written out."""
 
     backend = "local"
 
-    def __init__(self, blocks: Blockstore, options: ImportOptions | None = None) -> None:
+    def __init__(self, blocks: Blockstore, options: ImportOptions | None = None,
+                 limits: DagLimits | None = None) -> None:
         self.blocks = blocks
         self.options = options or ImportOptions.v1()
+        self.limits = limits or DagLimits()
 
     def add_file_sync(self, source: Path | bytes, pin_reason: str | None = None) -> CID:
         """Import into the blockstore; optionally pin the root before the import's hold ends."""
@@ -72,19 +82,53 @@ class LocalContentStore:
     async def add_file(self, source: Path | bytes) -> CID:
         return await asyncio.to_thread(self.add_file_sync, source)
 
-    def get_file_sync(self, cid: CID | str, dest: Path | None = None) -> bytes | None:
+    def get_file_sync(self, cid: CID | str, dest: Path | None = None,
+                      limits: DagLimits | None = None) -> bytes | None:
+        """The file's bytes, or None after writing them to `dest` through a temp file (removed
+        if a limit is broken half way: nothing half-written is left)."""
         root = as_cid(cid)
+        chunks = iter_file(root, self.blocks.get, verify=False, limits=limits or self.limits)
         try:
             if dest is None:
-                return read_file(root, self.blocks.get, verify=False)
-            write_chunks_atomically(dest, iter_file(root, self.blocks.get, verify=False))
+                return b"".join(chunks)
+            write_chunks_atomically(dest, chunks)
             return None
         except BlockNotFound as exc:
             raise ContentNotFound(f"{root} is not complete in the local store "
                                   f"(missing block {exc.args[0]})") from None
 
-    async def get_file(self, cid: CID | str, dest: Path | None = None) -> bytes | None:
-        return await asyncio.to_thread(self.get_file_sync, cid, dest)
+    async def get_file(self, cid: CID | str, dest: Path | None = None,
+                       limits: DagLimits | None = None) -> bytes | None:
+        return await asyncio.to_thread(self.get_file_sync, cid, dest, limits)
+
+    def save_verified_sync(self, cid: CID | str, dest: Path, sha256_hex: str,
+                           limits: DagLimits | None = None) -> int:
+        """Stream the file to a temp file beside `dest` while hashing it, then rename it to
+        `dest` only if its SHA-256 is `sha256_hex` (`0x` optional). Memory stays at one block;
+        a limit broken while streaming or a wrong digest raises `ContentRefused` and leaves
+        neither `dest` nor a temp file. Returns the size."""
+        root = as_cid(cid)
+        expected = sha256_hex.lower().removeprefix("0x")
+        digest = hashlib.sha256()
+        chunks = iter_file(root, self.blocks.get, verify=False, limits=limits or self.limits)
+
+        def hashed() -> Iterator[bytes]:
+            for chunk in chunks:
+                digest.update(chunk)
+                yield chunk
+            if digest.hexdigest() != expected:  # raised before the rename
+                raise DigestMismatch(f"{root} hashes to 0x{digest.hexdigest()}, "
+                                     f"not 0x{expected}")
+
+        try:
+            return write_chunks_atomically(dest, hashed())
+        except BlockNotFound as exc:
+            raise ContentNotFound(f"{root} is not complete in the local store "
+                                  f"(missing block {exc.args[0]})") from None
+
+    async def save_verified(self, cid: CID | str, dest: Path, sha256_hex: str,
+                            limits: DagLimits | None = None) -> int:
+        return await asyncio.to_thread(self.save_verified_sync, cid, dest, sha256_hex, limits)
 
     async def has(self, cid: CID | str) -> bool:
         return await asyncio.to_thread(self.blocks.dag_complete, cid)
@@ -122,5 +166,5 @@ def local_root_cid(source: Path | bytes, options: ImportOptions | None = None) -
     return unixfs_import_path(Path(source), options).cid
 
 
-__all__ = ["ContentNotFound", "ContentStore", "LocalContentStore", "local_root_cid",
-           "write_chunks_atomically"]
+__all__ = ["ContentNotFound", "ContentStore", "DigestMismatch", "LocalContentStore",
+           "local_root_cid", "write_chunks_atomically"]

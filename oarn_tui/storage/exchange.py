@@ -4,6 +4,9 @@
 `storage.fetch.fetch_dag`, which verifies and stores every block and reports progress. Used
 directly as a `BlockFetcher` (the storage service's `model pull`), `get_block` asks the peers that
 served the last blocks first, then the DHT providers of the block, then every connected peer.
+Every fetch is checked against `limits` (the storage service sets the node's, a caller may pass a
+task's); peers whose score the p2p layer has banned (bad blocks, see `storage.bitswap`) are
+neither asked nor dialled.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from oarn_tui.storage.bitswap import VerifiedBlockStore
 from oarn_tui.storage.blockstore import Blockstore
 from oarn_tui.storage.cid import CID
 from oarn_tui.storage.fetch import FetchError, ProgressCallback, fetch_dag
+from oarn_tui.storage.limits import DagLimits, FetchBudget
 
 log = logging.getLogger("oarn.storage.exchange")
 PREFERRED_TRY_S = 5.0
@@ -37,6 +41,8 @@ class BitswapExchange:
         self.adapter = adapter
         self.block_timeout_s = block_timeout_s
         self.concurrency = concurrency
+        self.limits = DagLimits()
+        adapter.scores = getattr(node, "scores", None)  # bad blocks lower the sender's score
         self._preferred: list[str] = []
         self._providing: set[asyncio.Task[None]] = set()
         self.fetched_blocks = 0
@@ -68,6 +74,9 @@ class BitswapExchange:
         providers = await self.find_providers(cid)
         connected = []
         for provider in providers:
+            if self._banned(provider["peer_id"]):
+                log.info("not dialling provider %s: banned for bad blocks", provider["peer_id"])
+                continue
             for addr in provider["addrs"]:
                 try:
                     await self.node.connect(f"{addr}/p2p/{provider['peer_id']}")
@@ -81,18 +90,27 @@ class BitswapExchange:
             self._preferred = connected
         return connected
 
+    def _banned(self, peer_id: str) -> bool:
+        scores = self.adapter.scores
+        return scores is not None and bool(scores.is_banned(peer_id))
+
     async def fetch(self, root: CID, progress: ProgressCallback | None = None, *,
-                    hint: str | None = None) -> int:
+                    hint: str | None = None, max_bytes: int | None = None,
+                    budget: FetchBudget | None = None) -> int:
         """Find providers of `root`, connect, fetch and verify the whole file; returns its size.
 
         `hint` names a connected peer that most likely has the file (a task's requester): it is
-        asked first, which skips the DHT lookup; the DHT is the fallback."""
-        if hint and not self.store.dag_complete(root) and \
+        asked first, which skips the DHT lookup; the DHT is the fallback. `max_bytes` is the
+        size the task declares (the node's `limits` apply on top), `budget` the task's disk
+        quota; content over either raises `ContentRefused` and is not kept."""
+        limits = self.limits.capped(max_bytes)
+        if hint and not self.store.dag_complete(root) and not self._banned(hint) and \
                 hint in {p["peer_id"] for p in self.node.peers()}:
             self._preferred = [hint]
             try:
                 size = await fetch_dag(root, self, self.store, progress=progress,
-                                       concurrency=self.concurrency)
+                                       concurrency=self.concurrency, limits=limits,
+                                       budget=budget)
             except FetchError as error:
                 log.debug("hinted peer %s could not serve %s: %s", hint, root, error)
             else:
@@ -101,7 +119,7 @@ class BitswapExchange:
         if not self.store.dag_complete(root) and not await self.connect_providers(root):
             raise NoProviders(f"no providers found for {root}")
         size = await fetch_dag(root, self, self.store, progress=progress,
-                               concurrency=self.concurrency)
+                               concurrency=self.concurrency, limits=limits, budget=budget)
         self.provide_later(root)  # now we can serve it too
         return size
 
@@ -119,6 +137,7 @@ class BitswapExchange:
         return data
 
     async def _get_block(self, cid: CID) -> bytes:
+        self._preferred = [peer for peer in self._preferred if not self._banned(peer)]
         if self._preferred:
             try:
                 return await self._ask(cid, self._preferred[0], PREFERRED_TRY_S)

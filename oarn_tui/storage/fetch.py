@@ -2,7 +2,9 @@
 
 The p2p layer's bitswap exchange implements `BlockFetcher`; this module knows nothing about the
 network. Blocks already in the store are not fetched again; every fetched block is verified
-against its CID before it is stored (a peer sending wrong bytes raises `FetchError`).
+against its CID before it is stored (a peer sending wrong bytes raises `FetchError`), and every
+node is checked against the node's `DagLimits` before its children are fetched (a DAG bomb, a
+too deep or too big DAG raises `ContentRefused` and leaves no blocks behind).
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from typing import Protocol, runtime_checkable
 
 from oarn_tui.storage.blockstore import BlockMismatch, BlockNotFound, Blockstore
 from oarn_tui.storage.cid import CID
-from oarn_tui.storage.unixfs import UnixFSError, decode_file_node
+from oarn_tui.storage.limits import (
+    ContentRefused,
+    DagLimits,
+    DagWalk,
+    FetchBudget,
+    decode_file_node,
+)
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (file bytes fetched so far, file size) after each block."""
@@ -59,41 +67,59 @@ async def _block(cid: CID, fetcher: BlockFetcher, store: Blockstore) -> bytes:
 
 
 async def fetch_dag(root: CID, fetcher: BlockFetcher, store: Blockstore, *,
-                    progress: ProgressCallback | None = None, concurrency: int = 16) -> int:
+                    progress: ProgressCallback | None = None, concurrency: int = 16,
+                    limits: DagLimits | None = None, budget: FetchBudget | None = None) -> int:
     """Make every block of the file `root` local; return the file size.
 
-    Blocks stay protected from GC while the fetch runs; pin `root` to keep them afterwards.
+    Every node is checked against `limits` (default `DagLimits()`) before its children are
+    fetched, and the root's declared size is reserved in `budget` (a task's disk quota). A DAG
+    that breaks a limit raises `ContentRefused`, and the blocks this fetch stored that nothing
+    else protects are deleted again: a refused DAG leaves nothing behind. Blocks stay protected
+    from GC while the fetch runs; pin `root` to keep them afterwards.
     """
-    with store.hold():
-        return await _fetch(root, fetcher, store, progress, concurrency)
+    walk = DagWalk(root, limits)
+    stored: set[str] = set()
+    try:
+        with store.hold() as held:
+            try:
+                return await _fetch(root, fetcher, store, progress, max(1, concurrency), walk,
+                                    budget)
+            finally:
+                stored = set(held)
+    except ContentRefused:
+        await asyncio.to_thread(store.collect_garbage, None, stored)
+        raise
 
 
 async def _fetch(root: CID, fetcher: BlockFetcher, store: Blockstore,
-                 progress: ProgressCallback | None, concurrency: int) -> int:
-    root_block = await _block(root, fetcher, store)
-    try:
-        data, links, total = decode_file_node(root, root_block)
-    except UnixFSError as exc:
-        raise FetchError(str(exc)) from None
-    done = len(data)
+                 progress: ProgressCallback | None, concurrency: int, walk: DagWalk,
+                 budget: FetchBudget | None) -> int:
+    """Depth first, a node's children fetched `concurrency` at a time; the stack holds at most
+    `max_depth * max_links` small entries, whatever the DAG's shape."""
+    node = walk.visit(root, await _block(root, fetcher, store))
+    total = node.size
+    if budget is not None:
+        budget.reserve(root, total)
     if progress is not None:
-        progress(done, total)
-    level = [link.cid for link in links]
-    while level:
-        next_level: list[CID] = []
-        for start in range(0, len(level), concurrency):
-            batch = level[start:start + concurrency]
-            blocks = await asyncio.gather(*(_block(cid, fetcher, store) for cid in batch))
-            for cid, block in zip(batch, blocks, strict=True):
-                try:
-                    data, child_links, _size = decode_file_node(cid, block)
-                except UnixFSError as exc:
-                    raise FetchError(str(exc)) from None
-                done += len(data)
-                next_level.extend(link.cid for link in child_links)
+        progress(walk.done, total)
+    stack: list[tuple[CID, int]] = []  # inner nodes already checked: (cid, depth)
+    links, sizes, depth = node.links, node.child_sizes, 0
+    while True:
+        for start in range(0, len(links), concurrency):
+            batch = links[start:start + concurrency]
+            unique = list({link.cid.key: link.cid for link in batch}.values())
+            fetched = await asyncio.gather(*(_block(cid, fetcher, store) for cid in unique))
+            blocks = {cid.key: block for cid, block in zip(unique, fetched, strict=True)}
+            for offset, link in enumerate(batch):
+                child = walk.visit(link.cid, blocks[link.cid.key], depth + 1,
+                                   sizes[start + offset], link.tsize)
+                if child.links:  # its links are read again when it is popped
+                    stack.append((link.cid, depth + 1))
             if progress is not None:
-                progress(done, total)
-        level = next_level
-    if done != total:
-        raise FetchError(f"{root} declares {total} bytes but its blocks hold {done}")
-    return total
+                progress(walk.done, total)
+        if not stack:
+            break
+        cid, depth = stack.pop()
+        node = decode_file_node(cid, await _block(cid, fetcher, store))
+        links, sizes = node.links, node.child_sizes
+    return walk.finish()

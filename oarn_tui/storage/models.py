@@ -146,13 +146,17 @@ class ModelStore:
         reason = self.reason(name)
         self.blocks.pin(root, reason)
         try:
-            await fetch_dag(root, fetcher, self.blocks, progress=progress)
+            await fetch_dag(root, fetcher, self.blocks, progress=progress,
+                            limits=self.content.limits)
         except BaseException:
             self.blocks.unpin(root, reason)
             raise
-        return self._register(name, root, suffix, None)
+        return self._register(name, root, suffix, None, fetched=True)
 
-    def _register(self, name: str, cid: CID, suffix: str, fmt: str | None) -> dict[str, Any]:
+    def _register(self, name: str, cid: CID, suffix: str, fmt: str | None,
+                  fetched: bool = False) -> dict[str, Any]:
+        """Write the plain file and manifest; a fetched model's file is assembled under the
+        node's content limits (a local add is the user's own file and is not limited)."""
         existing = self._manifest_path(name)
         if existing.exists():
             manifest = json.loads(existing.read_text())
@@ -164,7 +168,9 @@ class ModelStore:
         file_name = f"files/{cid}{suffix.lower()}"
         target = self.root / file_name
         if not target.exists():
-            write_chunks_atomically(target, iter_file(cid, self.blocks.get, verify=False))
+            limits = self.content.limits if fetched else None
+            write_chunks_atomically(target, iter_file(cid, self.blocks.get, verify=False,
+                                                      limits=limits))
         size = target.stat().st_size
         manifest: dict[str, Any] = {}
         extra = compute_fields(target)

@@ -19,6 +19,7 @@ from oarn_tui.storage.blockstore import Blockstore
 from oarn_tui.storage.cid import CID, as_cid
 from oarn_tui.storage.content import ContentStore, LocalContentStore
 from oarn_tui.storage.fetch import BlockFetcher
+from oarn_tui.storage.limits import DagLimits, FetchBudget
 from oarn_tui.storage.models import ModelStore
 
 BYTES_PER_GB = 10**9
@@ -41,11 +42,19 @@ class Storage:
         self.blocks.close()
 
 
+def dag_limits(config: NodeConfig) -> DagLimits:
+    """The node's limits on fetched content (`storage.max_fetch_bytes`, `max_dag_*`)."""
+    section = config.storage
+    return DagLimits(max_bytes=section.max_fetch_bytes, max_links=section.max_dag_links,
+                     max_depth=section.max_dag_depth, max_repeats=section.max_dag_repeats,
+                     max_blocks=section.max_dag_blocks)
+
+
 def open_storage(config: NodeConfig, **blockstore_options: Any) -> Storage:
     blocks = Blockstore(config.path(config.storage.blocks_path),
                         max_bytes=int(config.storage.max_cache_size_gb * BYTES_PER_GB),
                         **blockstore_options)
-    local = LocalContentStore(blocks)
+    local = LocalContentStore(blocks, limits=dag_limits(config))
     content: ContentStore = local
     if config.storage.backend == "kubo":
         from oarn_tui.storage.kubo import KuboContentStore
@@ -66,6 +75,8 @@ class StorageService:
         self.storage: Storage | None = None
         self.fetcher: BlockFetcher | None = None
         self.result_retention_s = 24 * 3600.0
+        self.limits = DagLimits()
+        self.max_task_bytes = DagLimits().max_bytes
         self._sweeper: asyncio.Task[None] | None = None
         self._state = "stopped"
         self._reason = ""
@@ -82,6 +93,10 @@ class StorageService:
 
         self.storage = await asyncio.to_thread(open_storage, config, on_corrupt=corrupt)
         self.result_retention_s = config.storage.result_retention_h * 3600.0
+        self.limits = dag_limits(config)
+        self.max_task_bytes = config.storage.max_task_bytes
+        if self.fetcher is not None and hasattr(self.fetcher, "limits"):
+            self.fetcher.limits = self.limits
         for name, handler in (("storage.stat", self.stat), ("storage.gc", self.gc),
                               ("model.list", self.model_list), ("model.info", self.model_info),
                               ("model.add", self.model_add), ("model.remove", self.model_remove),
@@ -107,7 +122,14 @@ class StorageService:
         return data
 
     def set_fetcher(self, fetcher: BlockFetcher | None) -> None:
+        """Use `fetcher` (the bitswap exchange) for pulls; it gets this node's content limits."""
         self.fetcher = fetcher
+        if fetcher is not None and hasattr(fetcher, "limits"):
+            fetcher.limits = self.limits  # type: ignore[attr-defined]
+
+    def task_budget(self) -> FetchBudget:
+        """A fresh disk quota (`storage.max_task_bytes`) for the fetches of one task."""
+        return FetchBudget(self.max_task_bytes)
 
     def _require(self) -> Storage:
         if self.storage is None:
@@ -180,7 +202,7 @@ class StorageService:
         storage.blocks.pin(root, "pull-in-progress")
         try:
             if callable(exchange_fetch):  # the bitswap exchange finds providers first
-                await exchange_fetch(root, progress=progress)
+                await exchange_fetch(root, progress=progress)  # checked against its limits
             return await storage.models.pull(root, self.fetcher, model_name, progress=progress)
         finally:
             storage.blocks.unpin(root, "pull-in-progress")

@@ -27,6 +27,7 @@ from oarn_tui.storage.dagpb import (
     encode_pbnode,
     encode_unixfs,
 )
+from oarn_tui.storage.limits import DagLimits, DagWalk
 
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
@@ -229,19 +230,36 @@ def file_size(cid: CID, block: bytes) -> int:
     return decode_file_node(cid, block)[2]
 
 
-def iter_file(root: CID, get_block: BlockGetter, *, verify: bool = True) -> Iterator[bytes]:
-    """Yield a file's bytes in order, walking its DAG depth-first through `get_block`."""
-    stack: list[CID] = [root]
+def iter_file(root: CID, get_block: BlockGetter, *, verify: bool = True,
+              limits: DagLimits | None = None) -> Iterator[bytes]:
+    """Yield a file's bytes in order, walking its DAG depth-first through `get_block`.
+
+    With `limits`, every node is checked by a `DagWalk` before its children are read (links,
+    depth, repeats, declared sizes) and the bytes met never exceed what the root declares, so a
+    DAG bomb in the store stops with `ContentRefused` instead of filling a disk. Memory stays at
+    one block plus the pending links along one path."""
+    walk = DagWalk(root, limits) if limits is not None else None
+    stack: list[tuple[CID, int, int | None, int]] = [(root, 0, None, 0)]
     while stack:
-        cid = stack.pop()
+        cid, depth, declared, tsize = stack.pop()
         block = get_block(cid)
         if verify and not cid.verifies(block):
             raise UnixFSError(f"block {cid} does not match its CID")
-        data, links, _size = decode_file_node(cid, block)
+        if walk is not None:
+            node = walk.visit(cid, block, depth, declared, tsize)
+            data, links, sizes = node.data, node.links, node.child_sizes
+        else:
+            data, links, _size = decode_file_node(cid, block)
+            sizes = ()
         if data:
             yield data
-        stack.extend(link.cid for link in reversed(links))
+        for index in range(len(links) - 1, -1, -1):
+            link = links[index]
+            stack.append((link.cid, depth + 1, sizes[index] if sizes else None, link.tsize))
+    if walk is not None:
+        walk.finish()
 
 
-def read_file(root: CID, get_block: BlockGetter, *, verify: bool = True) -> bytes:
-    return b"".join(iter_file(root, get_block, verify=verify))
+def read_file(root: CID, get_block: BlockGetter, *, verify: bool = True,
+              limits: DagLimits | None = None) -> bytes:
+    return b"".join(iter_file(root, get_block, verify=verify, limits=limits))
