@@ -153,6 +153,18 @@ class StorageSection:
                                    live=True, minimum=0.001)
     result_retention_h: float = key(24.0, "Hours an executor keeps a result pinned.", live=True,
                                     minimum=0)
+    max_fetch_bytes: int = key(64 * 2**30, "Largest file fetched by CID (model, input or "
+                               "result), checked against its declared size before its blocks.",
+                               minimum=1)
+    max_task_bytes: int = key(80 * 2**30, "Disk quota per task: model and input together.",
+                              minimum=1)
+    max_dag_links: int = key(1024, "Most links one node of a fetched file may have.",
+                             minimum=2)
+    max_dag_depth: int = key(32, "Most levels below the root of a fetched file.", minimum=1,
+                             maximum=1024)
+    max_dag_repeats: int = key(32, "Most times one block may occur in a fetched file (a DAG "
+                               "bomb repeats one block to declare a huge file).", minimum=1)
+    max_dag_blocks: int = key(1 << 20, "Most blocks in a fetched file.", minimum=1)
 
 
 @dataclass(frozen=True)

@@ -416,7 +416,9 @@ class P2PNode(PeeringMixin):
             return
         from libp2p.bitswap import BitswapClient
 
-        self.bitswap = BitswapClient(self.host, block_store=self.block_store)
+        make_client = getattr(self.block_store, "make_client", None)  # storage's scoring client
+        self.bitswap = make_client(self.host) if make_client is not None else \
+            BitswapClient(self.host, block_store=self.block_store)
         self.bitswap.set_nursery(nursery)
         await self.bitswap.start()
 

@@ -17,6 +17,7 @@ PENALTIES = {
     "stale": 1.0,
     "replay": 2.0,
     "rate_limited": 0.5,
+    "bad_block": 25.0,  # a bitswap block matching no CID we asked for (storage.bitswap)
 }
 DEFAULT_PENALTY = 5.0
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from oarn_tui.fsutil import atomic_write_bytes
 from oarn_tui.pipeline.announce import task_item
 from oarn_tui.pipeline.worker import Handles, transient
 from oarn_tui.storage.cid import as_cid
@@ -163,23 +161,28 @@ class Requester:
         raise RequestError(f"no executor of task {task_id} revealed the agreed result")
 
     async def fetch_result(self, task_id: int, out: Path) -> dict[str, Any]:
-        """Fetch the result by CID, check SHA-256 against the chain, write `out` atomically."""
+        """Fetch the result by CID under the node's content limits, then stream it to a temp
+        file beside `out` while hashing it; renamed to `out` only when its SHA-256 matches the
+        chain. The result is never held in memory whole; a bad one leaves no file behind."""
+        from oarn_tui.storage.content import ContentNotFound, DigestMismatch
+        from oarn_tui.storage.limits import ContentRefused
+
         cid, expected = await self.result_cid(task_id)
         exchange = self.h.storage.fetcher
         blocks = self.h.storage.storage.blocks
-        if exchange is not None and not blocks.dag_complete(cid):
-            await exchange.fetch(as_cid(cid))
-        data = await self.h.storage.storage.local.get_file(cid)
-        if data is None:
-            raise RequestError(f"result {cid} is not available")
-        digest = "0x" + hashlib.sha256(data).hexdigest()
-        if digest != expected:
-            raise RequestError(f"result {cid} does not match the hash on chain "
-                               f"({digest} != {expected})")
-        atomic_write_bytes(out, data, mode=0o644)
+        try:
+            if exchange is not None and not blocks.dag_complete(cid):
+                await exchange.fetch(as_cid(cid))
+            size = await self.h.storage.storage.local.save_verified(cid, out, expected)
+        except DigestMismatch as exc:
+            raise RequestError(f"result {cid} does not match the hash on chain: {exc}") from None
+        except ContentRefused as exc:
+            raise RequestError(f"result {cid} refused: {exc}") from None
+        except ContentNotFound:
+            raise RequestError(f"result {cid} is not available") from None
         self._stage(str(task_id), "fetched", f"result verified and written to {out}")
         return {"task_id": task_id, "result_cid": cid, "result_hash": expected,
-                "out": str(out), "bytes": len(data)}
+                "out": str(out), "bytes": size}
 
     async def cancel(self, task_id: int) -> dict[str, Any]:
         receipt = await self.h.contracts.cancel(task_id)

@@ -19,6 +19,7 @@ from typing import Any
 
 from oarn_tui.pipeline.classes import ANY_CLASS
 from oarn_tui.storage.cid import as_cid
+from oarn_tui.storage.limits import ContentRefused
 
 log = logging.getLogger("oarn.pipeline")
 
@@ -214,10 +215,17 @@ class TaskRun:
                 if total:
                     self.ledger.update(self.key, progress=round(min(done / total, 1.0), 3))
 
-            await fetcher.fetch(as_cid(cid), progress, hint=hint)
+            if getattr(self, "fetch_budget", None) is None:  # model + input share one quota
+                self.fetch_budget = self.h.storage.task_budget()
+            try:
+                await fetcher.fetch(as_cid(cid), progress, hint=hint, budget=self.fetch_budget)
+            except ContentRefused as exc:  # too big, too deep, a DAG bomb: no peer can fix it
+                raise PermanentFailure(f"{label} {cid} refused: {exc}") from None
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             await storage.local.get_file(cid, dest)
+        except ContentRefused as exc:
+            raise PermanentFailure(f"{label} {cid} refused: {exc}") from None
         except Exception as exc:
             raise ConnectionError(f"{label} {cid} is not available yet: {exc}") from None
         return dest
