@@ -20,6 +20,7 @@ from typing import Any
 
 from oarn_tui.amounts import AmountError, parse_amount
 from oarn_tui.fsutil import atomic_write_text
+from oarn_tui.secretscan import looks_secret_name, secret_kind
 
 CONFIG_FILE = "config.toml"
 PROFILES = ("local", "devnet", "arbitrum-sepolia", "arbitrum-one")
@@ -283,11 +284,6 @@ PROFILE_PRESETS: dict[str, dict[str, Any]] = {
                      "network.discovery.method": "auto"},
 }
 
-SECRET_KEY_PATTERN = re.compile(
-    r"(private[_-]?key|secret|mnemonic|seed[_-]?phrase|passphrase|password|api[_-]?key|token)$",
-    re.IGNORECASE)
-PRIVATE_KEY_VALUE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
-MNEMONIC_VALUE = re.compile(r"^\s*([a-z]{3,8}\s+){11,23}[a-z]{3,8}\s*$")
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -330,11 +326,12 @@ def _type_name(expected: Any) -> str:
 def check_value(dotted: str, value: Any, *, line: int | None = None,
                 source: str = CONFIG_FILE) -> Any:
     """Validate one value against the schema; return it normalised or raise `ConfigError`."""
-    leaf = dotted.rsplit(".", 1)[-1]
-    if SECRET_KEY_PATTERN.search(leaf) or _looks_secret(value):
-        raise ConfigError(dotted, "secrets are never kept in config.toml",
-                          "remove it and use `oarn wallet import` (keys live in the encrypted "
-                          "vault)", line=line, source=source)
+    kind = "a secret-named key" if looks_secret_name(dotted) else secret_kind(value)
+    if kind is not None:
+        raise ConfigError(dotted, f"secrets are never kept in config.toml (this looks like "
+                          f"{kind})", "remove it; wallet keys go into the encrypted vault "
+                          "(`oarn wallet import`), other credentials into the environment of "
+                          "the service that needs them", line=line, source=source)
     spec = SCHEMA.get(dotted)
     if spec is None:
         raise ConfigError(dotted, "unknown key", _suggest(dotted), line=line, source=source)
@@ -374,12 +371,6 @@ def check_value(dotted: str, value: Any, *, line: int | None = None,
             raise ConfigError(dotted, str(exc), "write a decimal amount like 2.5", line=line,
                               source=source) from None
     return value
-
-
-def _looks_secret(value: Any) -> bool:
-    values = value if isinstance(value, list) else [value]
-    return any(isinstance(v, str) and (PRIVATE_KEY_VALUE.match(v) or MNEMONIC_VALUE.match(v))
-               for v in values)
 
 
 def _suggest(dotted: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def init(app: AppContext, init_profile: str | None, devnet_state: Path | None, n
         if running_pid(devnet_state.absolute()) is None:
             raise UserError(f"the devnet in {devnet_state} is not running; start it with "
                             f"`oarn devnet up --state {devnet_state}`")
-    private_dir(app.home)
+    _claim_home(app.home)
     extra = {"node.name": name} if name else {}
     atomic_write_text(path, render_default_config(profile, extra))
     if devnet_state is not None:
@@ -52,6 +53,30 @@ def init(app: AppContext, init_profile: str | None, devnet_state: Path | None, n
               "devnet": joined or None}
     emit(result, as_json, f"Initialised {app.home} (profile {profile}).\n"
          f"Next: `oarn --home {app.home} wallet create`, then `oarn --home {app.home} start`.")
+
+
+HOME_ENTRIES = frozenset({CONFIG_FILE, "run", "state", "logs", "devnet", "models", "blocks",
+                          "wallet.vault"})
+"""Names an oarn home may already hold before `init` (e.g. `devnet up` ran there first)."""
+
+
+def _claim_home(home: Path) -> None:
+    """Create the home 0700, or accept an existing directory that is ours and empty or
+    already an oarn home. Never chmods an existing directory (`--home /tmp` must not make
+    /tmp private); a foreign or non-empty one is refused with the fix."""
+    if not home.exists() and not home.is_symlink():
+        private_dir(home)
+        return
+    if home.is_symlink() or not home.is_dir():
+        raise UserError(f"{home} is not a directory; choose another --home")
+    info = home.stat()
+    if info.st_uid != os.geteuid():
+        raise UserError(f"{home} belongs to uid {info.st_uid}, not to you; choose a new "
+                        f"directory for --home (init creates it with mode 0700)")
+    entries = {entry.name for entry in home.iterdir()}
+    if entries and not entries & HOME_ENTRIES:
+        raise UserError(f"{home} is not empty and is not an oarn home; choose a new or empty "
+                        f"directory for --home (init creates it with mode 0700)")
 
 
 @click.command()
@@ -115,11 +140,13 @@ def _render_status(doc: dict[str, Any]) -> str:
 @pass_app
 def status(app: AppContext, as_json: bool) -> None:
     """Show the node's status (exit code 3 when no node is running)."""
-    from oarn_tui.runtime.control import ControlClient, ControlError
+    from oarn_tui.runtime.control import ControlClient, ControlError, UnsafeControlSocket
 
     try:
         doc = ControlClient(app.home).status()
         doc["running"] = True
+    except UnsafeControlSocket as exc:
+        raise UserError(str(exc)) from None
     except ControlError:
         doc = _offline_status(app)
         emit(doc, as_json, _render_status)

@@ -120,31 +120,50 @@ class UnlockedWallet:
 def open_wallet(vault_path: Path, passphrase: str, unlock_method: str) -> UnlockedWallet:
     """Decrypt the vault with `passphrase` and build an `UnlockedWallet`."""
     vault = read_vault(vault_path)
-    payload = open_sealed(vault, passphrase)
     try:
-        if vault.public.get("address") != identity.address_of(payload.eth_private_key):
-            raise VaultCorrupt(f"{vault_path}: vault header does not match its keys")
+        payload = open_sealed(vault, passphrase)  # also checks the header against the keys
+    except VaultCorrupt as exc:
+        raise type(exc)(f"{vault_path}: {exc}") from None
+    try:
         return UnlockedWallet(payload, unlock_method, Path(vault_path))
     finally:
         payload.wipe()
 
 
 def read_password_file(path: Path) -> str:
-    """The passphrase in `path` (first line); warns when others can read the file."""
+    """The passphrase in `path` (first line). Refuses a file other users can read or write
+    (`chmod 600 FILE`), warns when only its group can; the mode is checked on the open file,
+    so it cannot be swapped between the check and the read. Every passphrase file goes through
+    here: --password-file, OARN_PASSWORD_FILE, $CREDENTIALS_DIRECTORY and the new-, export- and
+    keystore-password files."""
     path = Path(path).expanduser()
     try:
-        info = path.stat()
-        if info.st_size > MAX_PASSWORD_FILE_BYTES:
-            raise PassphraseUnavailable(f"password file {path} is too large to be a passphrase")
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise PassphraseUnavailable(f"password file {path} does not exist") from None
-    except IsADirectoryError:
-        raise PassphraseUnavailable(f"password file {path} is a directory") from None
     except PermissionError:
         raise PassphraseUnavailable(f"password file {path} is not readable") from None
-    if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
-        log.warning("password file %s is readable by other users; chmod 600 it", path)
+    except OSError as exc:
+        raise PassphraseUnavailable(f"password file {path} cannot be opened: "
+                                    f"{exc.strerror}") from None
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PassphraseUnavailable(f"password file {path} is a directory")
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o007:
+            raise PassphraseUnavailable(
+                f"password file {path} is open to other users (mode {mode:04o}); refusing to "
+                f"use it — run `chmod 600 {path}` (and choose a new passphrase if others may "
+                "have read it)")
+        if mode & 0o070:
+            log.warning("password file %s is readable by its group; chmod 600 it", path)
+        if info.st_size > MAX_PASSWORD_FILE_BYTES:
+            raise PassphraseUnavailable(f"password file {path} is too large to be a passphrase")
+        data = handle.read(MAX_PASSWORD_FILE_BYTES + 1)
+    if len(data) > MAX_PASSWORD_FILE_BYTES:
+        raise PassphraseUnavailable(f"password file {path} is too large to be a passphrase")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

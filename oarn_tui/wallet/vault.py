@@ -13,12 +13,22 @@ File layout (format version 1), all integers big-endian::
 Everything before the ciphertext (magic, version, length and header) is the GCM associated data,
 so changing a KDF parameter, the salt, the nonce or the public fields makes decryption fail. The
 SHA-256 trailer lets any command spot a damaged file without the passphrase and tell damage apart
-from a wrong passphrase (an attacker can recompute it, which GCM then catches). The payload holds
+from a wrong passphrase (an attacker can recompute it, which GCM then catches).
+
+The header also holds `key_check`, HMAC-SHA256(AES key, "oarn-vault key check v1")[:16]: after
+the Argon2id step it tells a wrong passphrase (check fails) from a file modified after it was
+written (check passes, GCM fails), reported as `VaultTampered`. It gives an attacker nothing a
+GCM trial decryption would not. A tampered salt or KDF parameter changes the derived key, so it
+reads as a wrong passphrase: without the passphrase nothing can tell those apart. Vaults
+written before `key_check` existed open as before (a GCM failure then says "wrong passphrase or
+modified vault"). The public fields are authenticated only by an unlock: `open_sealed` then
+refuses a vault whose header address or peer ID differs from the decrypted keys. The payload holds
 the Ethereum private key, the 32-byte Ed25519 seed of the libp2p identity, whether both came from
 a mnemonic, and metadata (derivation paths, origin). The mnemonic itself is never stored.
 
-Argon2id lower bounds (enforced on write *and* read): time_cost >= 2, memory >= 19 MiB,
-parallelism >= 1 (OWASP's minimum); default t=3, m=64 MiB, p=4.
+Argon2id bounds (enforced on write *and* read): time_cost 2..10, memory 19 MiB..1 GiB,
+parallelism 1..16 (OWASP's minimum; the maxima stop a planted vault from tying up minutes of CPU
+or gigabytes of memory before the passphrase is even checked); default t=3, m=64 MiB, p=4.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import struct
@@ -56,9 +67,17 @@ MAX_VAULT_LEN = 1024 * 1024
 MIN_TIME_COST = 2
 MIN_MEMORY_KIB = 19 * 1024
 MIN_PARALLELISM = 1
-MAX_TIME_COST = 64
-MAX_MEMORY_KIB = 4 * 1024 * 1024
-MAX_PARALLELISM = 64
+MAX_TIME_COST = 10
+MAX_MEMORY_KIB = 1024 * 1024
+MAX_PARALLELISM = 16
+KEY_CHECK_LABEL = b"oarn-vault key check v1"
+KEY_CHECK_LEN = 16
+
+
+class VaultTampered(VaultCorrupt):
+    """The passphrase is right but the vault (header or ciphertext) was modified after it was
+    written, or its public header does not match the keys inside (a `VaultCorrupt`, so every
+    caller already refuses it and never overwrites the file)."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +106,14 @@ class KdfParams:
         if self.parallelism < MIN_PARALLELISM:
             raise WeakKdfParams(f"Argon2id parallelism {self.parallelism} is below the minimum "
                                 f"{MIN_PARALLELISM}")
-        if (self.time_cost > MAX_TIME_COST or self.memory_kib > MAX_MEMORY_KIB
-                or self.parallelism > MAX_PARALLELISM):
-            raise WeakKdfParams("Argon2id parameters are unreasonably high (max t=64, m=4 GiB, "
-                                "p=64)")
+        too_high = [f"{name} {value} > {limit}" for name, value, limit in (
+            ("time cost", self.time_cost, MAX_TIME_COST),
+            ("memory KiB", self.memory_kib, MAX_MEMORY_KIB),
+            ("parallelism", self.parallelism, MAX_PARALLELISM)) if value > limit]
+        if too_high:
+            raise WeakKdfParams(f"Argon2id parameters above the accepted maximum "
+                                f"({', '.join(too_high)}; at most t={MAX_TIME_COST}, m=1 GiB, "
+                                f"p={MAX_PARALLELISM})")
         return self
 
     def as_dict(self) -> dict[str, int]:
@@ -187,15 +210,16 @@ def seal(payload: VaultPayload, passphrase: str, public: dict[str, Any],
 
     kdf = (kdf or KdfParams()).check()
     salt, nonce = os.urandom(SALT_LEN), os.urandom(NONCE_LEN)
+    key = bytearray(derive_key(passphrase, salt, kdf))
     header = {
         "cipher": "aes-256-gcm",
         "kdf": {"name": "argon2id", **kdf.as_dict(), "salt": _b64(salt)},
         "nonce": _b64(nonce),
+        "key_check": _b64(_key_check(key)),
         "public": public,
     }
     header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
     aad = MAGIC + PREFIX.pack(FORMAT_VERSION, len(header_bytes)) + header_bytes
-    key = bytearray(derive_key(passphrase, salt, kdf))
     plaintext = bytearray(payload.to_bytes())
     try:
         ciphertext = AESGCM(bytes(key)).encrypt(nonce, bytes(plaintext), aad)
@@ -231,6 +255,10 @@ def parse(data: bytes) -> VaultFile:
         kdf = KdfParams(kdf_doc["time_cost"], kdf_doc["memory_kib"], kdf_doc["parallelism"])
         salt = _unb64(kdf_doc["salt"], SALT_LEN, "salt")
         nonce = _unb64(header["nonce"], NONCE_LEN, "nonce")
+        if "key_check" in header:
+            _unb64(header["key_check"], KEY_CHECK_LEN, "key_check")
+        if not isinstance(header.get("public", {}), dict):
+            raise ValueError
     except (ValueError, KeyError, TypeError):
         raise VaultCorrupt("vault header is malformed") from None
     try:
@@ -241,23 +269,67 @@ def parse(data: bytes) -> VaultFile:
                      body[fixed + header_len:])
 
 
+def _key_check(key: bytearray | bytes) -> bytes:
+    return hmac.new(bytes(key), KEY_CHECK_LABEL, hashlib.sha256).digest()[:KEY_CHECK_LEN]
+
+
 def open_sealed(vault: VaultFile, passphrase: str) -> VaultPayload:
-    """Decrypt a parsed vault; a wrong passphrase raises `WrongPassphrase`."""
+    """Decrypt a parsed vault and check its public header against the keys.
+
+    A wrong passphrase raises `WrongPassphrase`; a vault modified after it was written (the
+    passphrase's key check passes but GCM fails, or the header's address or peer ID is not the
+    one of the decrypted keys) raises `VaultTampered`.
+    """
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+    from oarn_tui.hardening import harden_process
+
+    harden_process()  # keys are about to be in memory: no core dump, no ptrace
     key = bytearray(derive_key(passphrase, vault.salt, vault.kdf))
+    stored_check = vault.header.get("key_check")
     try:
-        plaintext = bytearray(AESGCM(bytes(key)).decrypt(vault.nonce, vault.ciphertext,
-                                                          vault.associated_data))
-    except InvalidTag:
-        raise WrongPassphrase("wrong passphrase for the wallet vault") from None
+        if stored_check is not None and not hmac.compare_digest(
+                _key_check(key), base64.b64decode(stored_check)):
+            raise WrongPassphrase("wrong passphrase for the wallet vault")
+        try:
+            plaintext = bytearray(AESGCM(bytes(key)).decrypt(vault.nonce, vault.ciphertext,
+                                                              vault.associated_data))
+        except InvalidTag:
+            if stored_check is not None:
+                raise VaultTampered(TAMPERED) from None
+            raise WrongPassphrase("wrong passphrase for the wallet vault (or the vault file was "
+                                  "modified)") from None
     finally:
         _zero(key)
     try:
-        return VaultPayload.from_bytes(plaintext)
+        payload = VaultPayload.from_bytes(plaintext)
     finally:
         _zero(plaintext)
+    _check_public(vault, payload)
+    return payload
+
+
+TAMPERED = ("the vault header or ciphertext was modified after it was written (the passphrase "
+            "is right, the file is not); refusing it — restore it from `oarn wallet backup` or "
+            "re-import your keys")
+
+
+def _check_public(vault: VaultFile, payload: VaultPayload) -> None:
+    """The header's address and peer ID must be those of the decrypted keys."""
+    from oarn_tui.wallet import identity
+
+    public = vault.public
+    mismatch = []
+    if public.get("address") != identity.address_of(payload.eth_private_key):
+        mismatch.append("address")
+    if "peer_id" in public and public["peer_id"] != identity.peer_id_of(payload.node_seed):
+        mismatch.append("peer ID")
+    if mismatch:
+        payload.wipe()
+        raise VaultTampered(f"the vault header's {' and '.join(mismatch)} does not match its "
+                            f"keys (the header was tampered with); refusing it — restore it "
+                            f"from `oarn wallet backup` or re-import your keys")
 
 
 def read_vault(path: Path) -> VaultFile:

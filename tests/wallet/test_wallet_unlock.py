@@ -93,8 +93,10 @@ def test_prompt_only_on_a_tty_else_clear_error(vault: Path) -> None:
 def test_password_file_format_and_problems(tmp_path: Path) -> None:
     assert read_password_file(write_secret(tmp_path / "a", "pass word ")) == "pass word "
     (tmp_path / "crlf").write_bytes(b"secret-pass\r\nsecond line\n")
+    (tmp_path / "crlf").chmod(0o600)
     assert read_password_file(tmp_path / "crlf") == "secret-pass"
     (tmp_path / "empty").write_text("\n")
+    (tmp_path / "empty").chmod(0o600)
     with pytest.raises(PassphraseUnavailable, match="empty"):
         read_password_file(tmp_path / "empty")
     with pytest.raises(PassphraseUnavailable, match="does not exist"):
@@ -103,14 +105,17 @@ def test_password_file_format_and_problems(tmp_path: Path) -> None:
         read_password_file(tmp_path)
 
 
-def test_world_readable_password_file_warns_without_the_secret(
+def test_world_readable_password_file_is_refused_without_the_secret(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write_secret(tmp_path / "open", PASSPHRASE)
     path.chmod(0o644)
     caplog.set_level("DEBUG")
+    with pytest.raises(PassphraseUnavailable, match=r"chmod 600") as refused:
+        read_password_file(path)
+    assert PASSPHRASE not in str(refused.value) and PASSPHRASE not in caplog.text
+    path.chmod(0o640)  # group-readable only: still read, with a warning
     assert read_password_file(path) == PASSPHRASE
-    assert "readable by other users" in caplog.text
-    assert PASSPHRASE not in caplog.text
+    assert "readable by its group" in caplog.text and PASSPHRASE not in caplog.text
 
 
 def test_unlock_signer_uses_the_configured_vault(tmp_path: Path, password_file: Path) -> None:

@@ -105,16 +105,19 @@ def test_one_flipped_byte_is_refused_and_file_unchanged(tmp_path: Path, where: s
 
 
 def test_tampering_with_a_recomputed_checksum_is_caught_by_gcm(tmp_path: Path) -> None:
-    """An attacker who fixes the SHA-256 trailer still cannot change the authenticated header."""
+    """An attacker who fixes the SHA-256 trailer still cannot change the authenticated header,
+    and the right passphrase reports tampering, not a wrong passphrase."""
+    from oarn_tui.wallet.vault import VaultTampered, open_sealed
+
     path = make_vault(tmp_path)
     data = path.read_bytes()[:-CHECKSUM_LEN]
     forged = data.replace(b'"origin":"private-key"', b'"origin":"private-kez"')
     assert forged != data
     forged_file = forged + hashlib.sha256(forged).digest()
-    with pytest.raises(WrongPassphrase):
-        from oarn_tui.wallet.vault import open_sealed
-
+    with pytest.raises(VaultTampered, match="modified"):
         open_sealed(parse(forged_file), PASSPHRASE)
+    with pytest.raises(WrongPassphrase):
+        open_sealed(parse(forged_file), PASSPHRASE + "x")
 
 
 def test_kdf_lower_bounds_enforced_on_write_and_read(tmp_path: Path) -> None:
