@@ -60,6 +60,9 @@ def obtain_passphrase(app: AppContext, password_file: Path | None, *,
 def run_daemon(app: AppContext, *, password_file: Path | None = None,
                password_fd: int | None = None) -> int:
     """Run the node in the foreground until a stop signal; returns the exit code."""
+    from oarn_tui.hardening import harden_process
+
+    harden_process()  # before any key material: no core dumps, no same-user ptrace
     config = app.require_initialised()
     lock = HomeLock(app.home)
     try:
@@ -72,6 +75,7 @@ def run_daemon(app: AppContext, *, password_file: Path | None = None,
         else:
             passphrase, source = obtain_passphrase(app, password_file,
                                                    interactive=sys.stdin.isatty())
+        _check_control_dir(app.home, passphrase)
         if app.verbose:
             handler = logging.StreamHandler(sys.stderr)
             handler.setLevel(logging.DEBUG if app.verbose > 1 else logging.INFO)
@@ -80,6 +84,19 @@ def run_daemon(app: AppContext, *, password_file: Path | None = None,
         return asyncio.run(_serve(config, passphrase, source))
     finally:
         lock.release()
+
+
+def _check_control_dir(home: Path, passphrase: bytearray | None) -> None:
+    """Refuse to start (one line) when the control socket's directory could be controlled by
+    another user: they could swap the socket and receive `wallet.unlock` passphrases."""
+    from oarn_tui.runtime.control import UnsafeControlSocket, prepare_socket_dir
+
+    try:
+        prepare_socket_dir(home)
+    except UnsafeControlSocket as exc:
+        if passphrase is not None:
+            passphrase[:] = b"\0" * len(passphrase)
+        raise UserError(str(exc)) from None
 
 
 async def _serve(config: Any, passphrase: bytearray | None, unlock_source: str) -> int:
