@@ -1,5 +1,11 @@
 """`PipelineService`: discovers tasks (chain events and gossip; duplicates merge), runs them
-with bounded concurrency and retries, resumes after a crash, and serves the task commands."""
+with bounded concurrency and retries, resumes after a crash, and serves the task commands.
+
+Chain-discovered ids are queued as they come (the chain bounds them). Gossip announcements are
+hints that go through `intake.AnnouncementIntake` (budgets per origin before any RPC, the chain's
+task counter, capped and expiring queues); an announced id that the chain does not have leaves no
+ledger row.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,27 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from oarn_tui.pipeline.announce import announced_task_ids, model_names
+from oarn_tui.pipeline.intake import (
+    AnnouncementIntake,
+    BoundedSet,
+    Hint,
+    HintQueue,
+    TaskCounter,
+)
 from oarn_tui.pipeline.requester import Requester, RequestError
-from oarn_tui.pipeline.worker import ACTIVE_STAGES, Handles, PermanentFailure, TaskRun, transient
+from oarn_tui.pipeline.worker import (
+    ACTIVE_STAGES,
+    Handles,
+    PermanentFailure,
+    TaskNotOnChain,
+    TaskRun,
+    transient,
+)
 
 log = logging.getLogger("oarn.pipeline")
 
@@ -35,11 +56,14 @@ class PipelineService:
         self.requester: Requester | None = None
         self.class_id = 0
         self.class_key = ""
-        self._queue: asyncio.Queue[int] = asyncio.Queue()
-        self._known: set[int] = set()
-        self._names: dict[int, str] = {}
+        self._queue: deque[tuple[int, Hint | None]] = deque()  # chain-confirmed and resumed
+        self._known = BoundedSet(20_000)
+        self._hints = HintQueue(on_drop=lambda hint: self._known.discard(hint.task_id))
+        self._wake = asyncio.Event()
         self._seen_at: dict[int, float] = {}  # first sighting, for the distribution latency
         self._active: dict[int, asyncio.Task[None]] = {}
+        self.intake = AnnouncementIntake(TaskCounter(self._task_count), seen=self._known,
+                                         already_handled=self._handled)
         self._loops: list[asyncio.Task[None]] = []
         self._state, self._reason = "stopped", "not started"
 
@@ -80,26 +104,52 @@ class PipelineService:
 
     def status(self) -> dict[str, Any]:
         return {"state": self._state, "reason": self._reason, "active": len(self._active),
-                "queued": self._queue.qsize(), "determinism_class": self.class_id}
+                "queued": self.queued, "determinism_class": self.class_id}
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue) + len(self._hints)
 
     def contribute_status(self, doc: dict[str, Any]) -> None:
         doc["pipeline"] = {"active": sorted(str(t) for t in self._active),
-                           "queued": self._queue.qsize(), "worker": self.worker,
-                           "determinism_class": {"id": self.class_id, "key": self.class_key}}
+                           "queued": self.queued, "worker": self.worker,
+                           "determinism_class": {"id": self.class_id, "key": self.class_key},
+                           "announcements": {**self.intake.stats,
+                                             "expired": self._hints.expired,
+                                             "dropped": self._hints.dropped,
+                                             "counter_reads": self.intake.counter.reads}}
 
     # -- discovery ----------------------------------------------------------------------------
 
-    def offer(self, task_id: int, model_name: str = "") -> None:
-        """Queue a task once, whichever source saw it first."""
-        if model_name:
-            self._names.setdefault(task_id, model_name)
-        if task_id in self._known or not self.worker:
+    def offer(self, task_id: int) -> None:
+        """Queue a task the chain showed us, once, whichever source saw it first."""
+        self.intake.counter.raise_to(task_id)
+        hint = self._hints.take(task_id)
+        if hint is not None:  # announced earlier, now confirmed by the chain: run it first
+            self._known.discard(task_id)
+            self._seen_at.setdefault(task_id, hint.seen_at)
+        if task_id in self._known or task_id in self._active or not self.worker:
             return
-        self._seen_at[task_id] = time.time()
+        self._seen_at.setdefault(task_id, time.time())
         self._known.add(task_id)
-        self._queue.put_nowait(task_id)
+        self._queue.append((task_id, hint))
+        self._wake.set()
+
+    async def _task_count(self) -> int:
+        if self.handles is None or self.handles.chain.contracts is None:
+            raise ConnectionError("chain not ready")
+        return await self.handles.chain.contracts.task_count()
+
+    def _handled(self, task_id: int) -> bool:
+        """Running, or already ended in the ledger: an announcement of it costs nothing more."""
+        if task_id in self._active:
+            return True
+        ledger = self.handles.runtime.ledger if self.handles else None
+        return ledger is not None and ledger.get(str(task_id)) is not None
 
     async def _on_announcement(self, envelope: Any) -> None:
+        if not self.worker:
+            return
         node = getattr(self.handles.p2p, "node", None) if self.handles else None
         if node is not None and node.scores.score(envelope.sender) < MIN_ANNOUNCER_SCORE:
             log.info("ignored announcement from low-scored peer %s", envelope.sender)
@@ -108,9 +158,11 @@ class PipelineService:
         if problems:
             log.info("ignored malformed announcement items from %s: %s", envelope.sender,
                      "; ".join(problems[:3]))
-        names = model_names(envelope.body)
-        for task_id in ids:
-            self.offer(task_id, names.get(task_id, ""))
+        address = envelope.binding.address if envelope.binding is not None else ""
+        for hint in await self.intake.admit(envelope.sender, address, ids,
+                                            model_names(envelope.body)):
+            self._hints.put(hint)
+        self._wake.set()
 
     async def _discover_from_chain(self) -> None:
         from oarn_tui.chain.contracts import abi
@@ -153,29 +205,56 @@ class PipelineService:
             log.info("resuming task %s from %s", record.task_id, record.stage)
             task_id = int(record.task_id)
             self._known.add(task_id)
-            self._queue.put_nowait(task_id)
+            self._queue.append((task_id, None))
+            self._wake.set()
 
     # -- execution ----------------------------------------------------------------------------
+
+    def _next(self) -> tuple[int, Hint | None] | None:
+        """Chain-discovered ids first, then the oldest unexpired gossip hint."""
+        if self._queue:
+            return self._queue.popleft()
+        hint = self._hints.pop()
+        return (hint.task_id, hint) if hint is not None else None
 
     async def _dispatch(self) -> None:
         assert self.handles is not None
         while True:
-            task_id = await self._queue.get()
+            item = self._next()
+            if item is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            task_id, hint = item
+            if task_id in self._active:
+                continue
             while len(self._active) >= self.handles.runtime.config.compute.max_concurrent_tasks:
                 await asyncio.sleep(0.05)
-            self._active[task_id] = asyncio.create_task(self._run(task_id),
+            self._active[task_id] = asyncio.create_task(self._run(task_id, hint=hint),
                                                         name=f"task-{task_id}")
 
-    async def _run(self, task_id: int, *, force: bool = False) -> None:
+    async def _run(self, task_id: int, *, force: bool = False, hint: Hint | None = None
+                   ) -> None:
         assert self.handles is not None
         ledger = self.handles.runtime.ledger
+        seen_at = self._seen_at.pop(task_id, None) or (hint.seen_at if hint else None)
+
+        def on_chain(view: Any) -> None:
+            if hint is not None:
+                self.intake.confirmed(hint, view.requester)
+
         try:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 run = TaskRun(self.handles, task_id, class_id=self.class_id,
-                              model_name=self._names.get(task_id, ""), force=force,
-                              discovered_at=self._seen_at.pop(task_id, None))
+                              model_name=hint.model_name if hint else "", force=force,
+                              discovered_at=seen_at, on_chain=on_chain)
                 try:
                     await run.run()
+                    return
+                except TaskNotOnChain as exc:  # a forged or premature id: no ledger row
+                    log.info("task %s: %s (announced by %s)", task_id, exc,
+                             hint.origin if hint else "the chain")
+                    self._known.discard(task_id)
                     return
                 except PermanentFailure as exc:
                     self._fail(task_id, str(exc))

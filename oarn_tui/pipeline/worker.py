@@ -13,12 +13,13 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from oarn_tui.pipeline.classes import ANY_CLASS
-from oarn_tui.storage.cid import as_cid
+from oarn_tui.storage.cid import CID, CIDError, as_cid
 from oarn_tui.storage.limits import ContentRefused
 
 log = logging.getLogger("oarn.pipeline")
@@ -35,6 +36,24 @@ CLAIM_REFUSALS = {"NoOpenSlot": "another executor took the last slot first",
 
 class PermanentFailure(Exception):
     """The task cannot succeed on this node (bad model, wrong input, lost claim)."""
+
+
+class TaskNotOnChain(PermanentFailure):
+    """The chain has no task with this id (a forged or premature announcement): nothing is
+    written to the ledger for it."""
+
+
+def task_cids(view: Any) -> tuple[CID, CID]:
+    """The task's model and input CIDs, parsed from the chain's strings before anything touches
+    the filesystem (file names are built from the parsed CIDs only, never from chain text)."""
+    parsed = []
+    for label, text in (("model", view.model_cid), ("input", view.input_cid)):
+        try:
+            parsed.append(CID.parse(str(text)))
+        except (CIDError, ValueError):
+            raise PermanentFailure(f"the task's {label}_cid {str(text)[:64]!r} is not a CID"
+                                   ) from None
+    return parsed[0], parsed[1]
 
 
 @dataclass(frozen=True)
@@ -82,8 +101,10 @@ class TaskRun:
 
     def __init__(self, handles: Handles, task_id: int, *, class_id: int,
                  model_name: str = "", force: bool = False,
-                 discovered_at: float | None = None) -> None:
+                 discovered_at: float | None = None,
+                 on_chain: Callable[[Any], None] | None = None) -> None:
         self.h = handles
+        self.on_chain = on_chain  # told the task's chain view once the chain confirms it
         self.task_id = task_id
         self.key = str(task_id)
         self.class_id = class_id
@@ -112,8 +133,17 @@ class TaskRun:
 
     async def run(self) -> str:
         """Take the task from wherever the ledger and chain say it is to its end stage."""
+        from oarn_tui.chain.bindings import ContractRevert
+
         contracts = self.h.contracts
-        view = await contracts.get_task(self.task_id)
+        try:
+            view = await contracts.get_task(self.task_id)
+        except ContractRevert as exc:
+            if exc.error.endswith("UnknownTask"):
+                raise TaskNotOnChain(f"no task {self.task_id} on chain") from None
+            raise
+        if self.on_chain is not None:
+            self.on_chain(view)
         claim = await contracts.get_claim(self.task_id)
         record = self.ledger.get(self.key)
         if claim.state in ("none", "timed_out"):
@@ -143,7 +173,17 @@ class TaskRun:
 
         now = await self.h.contracts.chain_time()
         reason = ""
-        if view.status != "open":
+        local_names: tuple[str, ...] = ()
+        try:
+            model_cid, _ = task_cids(view)
+        except PermanentFailure as exc:
+            cid_problem = str(exc)
+        else:
+            cid_problem = ""
+            local_names = await self._bound_names(model_cid)
+        if cid_problem:  # first: a chain string that is no CID reaches no file and no policy
+            reason = cid_problem
+        elif view.status != "open":
             reason = f"task is {view.status}"
         elif view.deadline <= now:
             reason = "deadline passed"
@@ -162,10 +202,11 @@ class TaskRun:
                 framework=view.framework, min_vram_mb=view.min_vram_mb,
                 min_ram_mb=view.min_ram_mb, max_runtime_s=view.max_runtime_s,
                 model_name=self.model_name, model_cid=view.model_cid,
-                reward_wei=view.reward_per_executor))
+                reward_wei=view.reward_per_executor, local_names=local_names))
             reason = "" if decision.accepted else decision.reason
-        common = {"model": self.model_name or view.model_cid[:16], "model_cid": view.model_cid,
-                  "input_cid": view.input_cid, "reward_wei": view.reward_per_executor}
+        label = local_names[0] if local_names else (self.model_name or view.model_cid[:16])
+        common = {"model": label[:64], "model_cid": view.model_cid[:100],
+                  "input_cid": view.input_cid[:100], "reward_wei": view.reward_per_executor}
         if reason:
             self._stage("rejected", reason, failure_reason=reason, **common)
             return False
@@ -173,6 +214,20 @@ class TaskRun:
                     details={"redundancy": view.redundancy, "deadline": view.deadline,
                              "discovered_at": self.discovered_at or time.time()})
         return True
+
+    async def _bound_names(self, model_cid: CID) -> tuple[str, ...]:
+        """Names this node's own model store (`oarn model add/pull`) binds to `model_cid`."""
+        from oarn_tui.compute.policy import names_bound_to
+
+        models = getattr(getattr(self.h.storage, "storage", None), "models", None)
+        if models is None:
+            return ()
+        try:
+            manifests = await asyncio.to_thread(models.list)
+        except Exception as exc:  # an unreadable store binds no name
+            log.info("model store not readable for accepted_models: %s", exc)
+            return ()
+        return names_bound_to(str(model_cid), manifests)
 
     async def _disagrees_too_often(self) -> bool:
         """On-chain counters feed acceptance: a node whose redundant results disagreed in more
@@ -231,14 +286,15 @@ class TaskRun:
         return dest
 
     async def _fetch(self, view: Any) -> tuple[Path, Path]:
+        model_cid, input_cid = task_cids(view)  # canonical CID strings name the files
         self._stage("fetching", "model and input by CID")
         suffix = FRAMEWORK_SUFFIX.get(view.framework, "")
         hint = await self._requester_peer(view)
-        model = await self._fetch_cid(view.model_cid,
-                                      self.work_dir / "models" / f"{view.model_cid}{suffix}",
+        model = await self._fetch_cid(str(model_cid),
+                                      self.work_dir / "models" / f"{model_cid}{suffix}",
                                       "model", hint)
-        data = await self._fetch_cid(view.input_cid,
-                                     self.work_dir / "inputs" / f"{view.input_cid}.safetensors",
+        data = await self._fetch_cid(str(input_cid),
+                                     self.work_dir / "inputs" / f"{input_cid}.safetensors",
                                      "input", hint)
         return model, data
 
