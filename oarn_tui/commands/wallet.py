@@ -315,7 +315,14 @@ def address(app: AppContext, as_json: bool) -> None:
     vault_path = _vault_path(app)
     public = read_vault(vault_path).public
     emit({"address": public.get("address"), "peer_id": public.get("peer_id"),
-          "vault": str(vault_path)}, as_json, str(public.get("address")))
+          "vault": str(vault_path), "verified": False, "note": ADDRESS_NOTE}, as_json,
+         str(public.get("address")))
+    if not as_json:  # stdout stays the bare address for `$(oarn wallet address)`
+        click.echo(f"note: {ADDRESS_NOTE}", err=True)
+
+
+ADDRESS_NOTE = ("read from the vault header without the passphrase: unverified until the wallet "
+                "is unlocked (an unlock refuses a vault whose header address is not its key's)")
 
 
 @wallet.command()

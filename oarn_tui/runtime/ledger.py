@@ -6,10 +6,11 @@ in flight); the dashboard and `status --json` read from here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,21 @@ def _row_to_task(row: sqlite3.Row) -> TaskRecord:
                       updated_at=row["updated_at"], details=json.loads(row["details"]))
 
 
+DURABLE_DETAILS = frozenset({"salt"})
+"""Detail keys whose loss would cost money (an unrevealable commitment): always fsynced."""
+
+
+@contextlib.contextmanager
+def _synchronous_full(db: sqlite3.Connection) -> Iterator[None]:
+    """`PRAGMA synchronous=FULL` for the enclosed commit, then back to what it was."""
+    previous = db.execute("PRAGMA synchronous").fetchone()[0]
+    db.execute("PRAGMA synchronous=FULL")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA synchronous={int(previous)}")
+
+
 class TaskLedger:
     """Reads and writes tasks, stage events and earnings in the state database."""
 
@@ -100,8 +116,14 @@ class TaskLedger:
 
     def transition(self, task_id: str, stage: str, *, note: str = "", tx_hash: str = "",
                    details: dict[str, Any] | None = None, ts: float | None = None,
-                   **fields: Any) -> TaskRecord:
-        """Move `task_id` to `stage` (creating it if new), recording a timeline event."""
+                   durable: bool = False, **fields: Any) -> TaskRecord:
+        """Move `task_id` to `stage` (creating it if new), recording a timeline event.
+
+        `durable` (implied when `details` carries a `DURABLE_DETAILS` key such as the
+        commit-reveal salt) commits with `synchronous=FULL`: the WAL is fsynced before this
+        returns, so a power loss cannot lose a secret that a later on-chain step needs (the
+        database otherwise runs with `synchronous=NORMAL`, which may drop the last commits).
+        """
         if stage not in STAGES:
             raise UnknownStage(f"unknown task stage {stage!r}")
         unknown = set(fields) - set(self.UPDATABLE)
@@ -110,7 +132,8 @@ class TaskLedger:
         now = time.time() if ts is None else ts
         if "reward_wei" in fields:
             fields["reward_wei"] = str(int(fields["reward_wei"]))
-        with self.db:
+        durable = durable or bool(DURABLE_DETAILS & set(details or {}))
+        with _synchronous_full(self.db) if durable else contextlib.nullcontext(), self.db:
             existing = self.db.execute("SELECT details FROM tasks WHERE task_id = ?",
                                        (task_id,)).fetchone()
             merged = json.loads(existing["details"]) if existing else {}

@@ -209,9 +209,11 @@ def test_backup_address_info_change_passphrase(home: Path, password_file: Path) 
     missing = json.loads(ok(run(home, "info", "--json")).output)
     assert missing["state"] == "missing" and missing["keyring"]["usable"] is False
     import_key(home, password_file)
-    assert ok(run(home, "address")).output.strip() == ADDRESS
+    plain = ok(run(home, "address"))
+    assert plain.stdout.strip() == ADDRESS and "unverified until" in plain.stderr
     address_doc = json.loads(ok(run(home, "address", "--json")).output)
     assert address_doc["address"] == ADDRESS and address_doc["peer_id"].startswith("12D3KooW")
+    assert address_doc["verified"] is False
 
     out = home.parent / "backup.vault"
     backup_doc = json.loads(ok(run(home, "backup", "--out", str(out), "--json")).output)
