@@ -28,6 +28,7 @@ from oarn_tui.config import NodeConfig
 from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.interface import NodeInterface
 from oarn_tui.runtime.snapshot import NodeSnapshot
+from oarn_tui.textsafe import safe_text
 from oarn_tui.tui import format as fmt
 from oarn_tui.tui.onboarding_actions import OnboardingActions
 from oarn_tui.tui.palette import NodeCommands
@@ -38,6 +39,7 @@ from oarn_tui.tui.telemetry_feed import SAMPLE_EVENT, TelemetryFeed
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 LOG_BACKFILL_LINES = 200
 MAX_PENDING_EVENTS = 5000
+NOTICE_LIMIT = 500
 
 
 class OarnApp(App[int]):
@@ -209,9 +211,16 @@ class OarnApp(App[int]):
     # -- commands -----------------------------------------------------------------------------
 
     def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
-        """Show a toast and remember its text (the last 50, for tests and the palette)."""
-        self.notices.append(message)
-        super().notify(message, *args, **kwargs)
+        """Show a toast and remember its text (the last 50, for tests and the palette).
+
+        Every toast of the app and its screens comes here; messages often embed an error or a
+        peer's words, so the text is made safe and never parsed as markup."""
+        text = safe_text(message, multiline=True, limit=NOTICE_LIMIT)
+        self.notices.append(text)
+        kwargs["markup"] = False
+        if "title" in kwargs:
+            kwargs["title"] = safe_text(kwargs["title"])
+        super().notify(text, *args, **kwargs)
 
     @staticmethod
     def one_line(exc: BaseException) -> str:

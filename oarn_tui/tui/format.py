@@ -1,20 +1,40 @@
-"""Pure text formatting for the dashboard (amounts, durations, bars, sparklines), kept free of
-widgets so it is cheap and easy to test."""
+"""Pure text formatting for the dashboard (amounts, durations, bars, sparklines, literal cells),
+kept free of widgets so it is cheap and easy to test.
+
+Text that came from outside (peers, the chain, the ledger, logs) reaches widgets only as
+`rich.text.Text` built from `oarn_tui.textsafe.safe_text` (`literal`, `cell`), never as a `str`
+that Textual would parse as markup."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
+from rich.text import Text
+
 from oarn_tui.amounts import format_amount
+from oarn_tui.textsafe import DEFAULT_LIMIT, safe_text
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 SHORT_TOKEN_DECIMALS = 4
 
 
 def short_id(value: str, head: int = 6, tail: int = 4) -> str:
-    """`0x12ab34…cdef` for long ids; short ones unchanged."""
+    """`0x12ab34…cdef` for long ids; short ones unchanged (made safe either way)."""
+    value = safe_text(value, limit=None)
     return value if len(value) <= head + tail + 1 else f"{value[:head]}…{value[-tail:]}"
+
+
+def literal(value: object, style: str = "", *, multiline: bool = False,
+            limit: int | None = DEFAULT_LIMIT) -> Text:
+    """Untrusted `value` as `Text`: shown literally, never parsed as markup, controls escaped."""
+    return Text(safe_text(value, multiline=multiline, limit=limit), style=style)
+
+
+def cell(value: object, style: str = "") -> Text:
+    """A `DataTable` cell: a `str` cell would be parsed as markup (`[/x]` raises), so untrusted
+    values go in as `Text` — one line, not wrapped, exactly as a plain `str` cell renders."""
+    return Text(safe_text(value), style=style, no_wrap=True, end="")
 
 
 def amount(wei: int, token: str = "") -> str:

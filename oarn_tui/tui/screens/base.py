@@ -4,21 +4,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
+from oarn_tui.textsafe import safe_text
+from oarn_tui.tui import format as fmt
 
 if TYPE_CHECKING:
     from oarn_tui.tui.app import OarnApp
 
 
 def set_subtitle(widget: Widget, text: str) -> None:
-    """Border labels are costly to re-render: touch them only when the text changes."""
-    if widget.border_subtitle != text:
-        widget.border_subtitle = text
+    """Border labels are costly to re-render: touch them only when the text changes. The text
+    goes in as `Content` (a `str` border label is parsed as markup) made safe."""
+    subtitle = Content(safe_text(text))
+    if widget.border_subtitle != subtitle.markup:
+        widget.border_subtitle = subtitle
+
+
+def show_message(label: Static, message: str, error: bool = False) -> None:
+    """A screen's one-line status message; it often embeds an error or a peer's words, so it
+    is shown literally (a `str` given to `Static.update` is parsed as markup)."""
+    label.update(fmt.literal(message, multiline=True, limit=None))
+    label.set_class(error, "error")
 
 
 class NodeView:

@@ -10,9 +10,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from oarn_tui.tui import format as fmt
+
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True only on an explicit "Confirm"."""
+    """Dismisses with True only on an explicit "Confirm". The question often names a CID or an
+    address, so it is shown literally."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"),
                                              Binding("y", "confirm", "Confirm")]
@@ -24,7 +27,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
-            yield Static(self.question, id="confirm-question")
+            yield Static(fmt.literal(self.question, multiline=True, limit=None),
+                         id="confirm-question")
             with Horizontal(id="confirm-buttons"):
                 yield Button(self.confirm_label, variant="error", id="confirm-yes")
                 yield Button("Cancel", variant="primary", id="confirm-no")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -16,18 +17,20 @@ from textual.widgets import Button, DataTable, Footer, Input, ProgressBar, Stati
 from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
 from oarn_tui.tui import format as fmt
-from oarn_tui.tui.screens.base import NodeScreen, set_subtitle
+from oarn_tui.tui.screens.base import NodeScreen, set_subtitle, show_message
 from oarn_tui.tui.screens.confirm import ConfirmScreen
 from oarn_tui.tui.table_sync import TableSync
 
 PROGRESS_EVENTS = ("storage.fetch_progress", "model.progress")
 
 
-def model_cells(model: Mapping[str, Any]) -> tuple[str, ...]:
+def model_cells(model: Mapping[str, Any]) -> tuple[Text | str, ...]:
+    """Name, CID and format may come from the network: literal cells."""
     size = model.get("size", model.get("size_bytes"))
     size_text = fmt.megabytes(float(size) / 1024 / 1024) if isinstance(size, int | float) else "—"
-    return (str(model.get("name") or "—"), fmt.short_id(str(model.get("cid", "")), 10, 6),
-            str(model.get("format") or model.get("framework") or "—"), size_text,
+    return (fmt.cell(model.get("name") or "—"),
+            fmt.cell(fmt.short_id(str(model.get("cid", "")), 10, 6)),
+            fmt.cell(model.get("format") or model.get("framework") or "—"), size_text,
             "yes" if model.get("pinned") else "no")
 
 
@@ -84,9 +87,7 @@ class ModelsScreen(NodeScreen):
         set_subtitle(table, f"{len(models)} stored" if models else "no models stored")
 
     def say(self, message: str, error: bool = False) -> None:
-        label = self.query_one("#models-message", Static)
-        label.update(message)
-        label.set_class(error, "error")
+        show_message(self.query_one("#models-message", Static), message, error)
 
     def show_snapshot(self, snapshot: NodeSnapshot | None, events: list[Event]) -> None:
         for event in events:

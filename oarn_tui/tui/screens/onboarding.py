@@ -28,7 +28,9 @@ from textual.widgets import (
 )
 
 from oarn_tui.config import PROFILES, ConfigError, load_config
-from oarn_tui.tui.screens.base import NodeScreen
+from oarn_tui.textsafe import safe_text
+from oarn_tui.tui import format as fmt
+from oarn_tui.tui.screens.base import NodeScreen, show_message
 
 STEPS = ("step-wallet", "step-backup", "step-profile", "step-review")
 PROFILE_HELP = {
@@ -44,13 +46,14 @@ POLICY_FIELDS = (("compute.min_reward", "Minimum reward (COMP)"),
 
 
 def render_hardware(report: Mapping[str, Any]) -> Text:
-    """A short summary of a capability report (`hardware.report`)."""
+    """A short summary of a capability report (`hardware.report`); names made safe (an
+    attached daemon's report is another process's words)."""
     text = Text()
     cpu = report.get("cpu") or {}
     ram = report.get("ram") or {}
     text.append("CPU   ", style="bold")
-    text.append(f"{cpu.get('model', '?')} — {cpu.get('logical_cores', '?')} threads, "
-                f"class {cpu.get('cpu_class', '?')}\n")
+    text.append(safe_text(f"{cpu.get('model', '?')} — {cpu.get('logical_cores', '?')} threads, "
+                          f"class {cpu.get('cpu_class', '?')}", limit=None) + "\n")
     text.append("RAM   ", style="bold")
     total = float(ram.get("total_mb") or 0) / 1024
     free = float(ram.get("available_mb") or 0) / 1024
@@ -61,15 +64,17 @@ def render_hardware(report: Mapping[str, Any]) -> Text:
             text.append("GPU   ", style="bold")
             total_mb = g.get("memory_total_mb")
             vram = f"{float(total_mb) / 1024:.1f} GiB" if total_mb else "? GiB"
-            text.append(f"[{g.get('index', 0)}] {g.get('name', 'GPU')} — {vram} VRAM\n")
+            text.append(safe_text(f"[{g.get('index', 0)}] {g.get('name', 'GPU')} — {vram} VRAM",
+                                  limit=None) + "\n")
     else:
         text.append("GPU   ", style="bold")
-        text.append(f"none — {gpu.get('hint') or 'CPU only'}\n", style="yellow")
+        text.append(safe_text(f"none — {gpu.get('hint') or 'CPU only'}", limit=None) + "\n",
+                    style="yellow")
     runtimes = report.get("runtimes") or {}
     usable = [name for name, probe in runtimes.items() if probe.get("available")]
     text.append("Run   ", style="bold")
-    text.append(", ".join(usable) if usable else "no inference runtime found", style="green"
-                if usable else "red")
+    text.append(safe_text(", ".join(usable), limit=None) if usable
+                else "no inference runtime found", style="green" if usable else "red")
     return text
 
 
@@ -151,9 +156,7 @@ class OnboardingScreen(NodeScreen):
             self.run_worker(self._detect_hardware(), group="hardware", exclusive=True)
 
     def say(self, message: str, error: bool = False) -> None:
-        label = self.query_one("#onboarding-message", Static)
-        label.update(message)
-        label.set_class(error, "error")
+        show_message(self.query_one("#onboarding-message", Static), message, error)
 
     # -- step 1: wallet -----------------------------------------------------------------------
 
@@ -191,7 +194,7 @@ class OnboardingScreen(NodeScreen):
         words = mnemonic.split()
         lines = [" ".join(f"{n + 1:>2}. {w:<9}" for n, w in enumerate(words[i:i + 6], i))
                  for i in range(0, len(words), 6)]
-        self.query_one("#mnemonic", Static).update("\n".join(lines))
+        self.query_one("#mnemonic", Static).update(Text("\n".join(lines)))
         self.go("step-backup")
         self.say(f"wallet created: {public['address']}{await self._unlock(passphrase)}")
 
@@ -251,8 +254,8 @@ class OnboardingScreen(NodeScreen):
                 report = await asyncio.to_thread(self.oarn.actions.hardware_report,
                                                  self.oarn.config)
             except Exception as exc:
-                self.query_one("#hardware", Static).update(
-                    Text(f"hardware detection failed: {self.oarn.one_line(exc)}", style="red"))
+                self.query_one("#hardware", Static).update(fmt.literal(
+                    f"hardware detection failed: {self.oarn.one_line(exc)}", "red", limit=None))
                 return
         self.hardware = dict(report)
         self.query_one("#hardware", Static).update(render_hardware(self.hardware))

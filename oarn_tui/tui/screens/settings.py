@@ -14,7 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Input, Static
 
 from oarn_tui.config import SCHEMA, ConfigError, NodeConfig, load_config, set_key
-from oarn_tui.tui.screens.base import NodeScreen
+from oarn_tui.tui import format as fmt
+from oarn_tui.tui.screens.base import NodeScreen, show_message
 
 
 def raw_value(value: Any) -> str:
@@ -58,7 +59,7 @@ class SettingsScreen(NodeScreen):
     def fill(self, config: NodeConfig) -> None:
         table = self.query_one("#settings-table", DataTable)
         for dotted, spec in SCHEMA.items():
-            cells = (dotted, raw_value(config.get(dotted)),
+            cells = (fmt.cell(dotted), fmt.cell(raw_value(config.get(dotted))),
                      "live" if spec.meta["live"] else "restart")
             if dotted in table.rows:
                 table.update_cell(dotted, "value", cells[1])
@@ -71,7 +72,8 @@ class SettingsScreen(NodeScreen):
         self.selected = dotted
         spec = SCHEMA[dotted]
         choices = f" ({' | '.join(spec.meta['choices'])})" if spec.meta["choices"] else ""
-        self.query_one("#settings-help", Static).update(f"{dotted}: {spec.meta['help']}{choices}")
+        self.query_one("#settings-help", Static).update(
+            fmt.literal(f"{dotted}: {spec.meta['help']}{choices}", multiline=True, limit=None))
         self.query_one("#settings-value", Input).value = raw_value(self.oarn.config.get(dotted))
 
     @on(DataTable.RowSelected, "#settings-table")
@@ -88,9 +90,7 @@ class SettingsScreen(NodeScreen):
                         group="settings", exclusive=True)
 
     def say(self, message: str, error: bool = False) -> None:
-        label = self.query_one("#settings-message", Static)
-        label.update(message)
-        label.set_class(error, "error")
+        show_message(self.query_one("#settings-message", Static), message, error)
 
     async def _save(self, dotted: str, raw: str) -> None:
         home = self.oarn.home

@@ -14,19 +14,22 @@ from textual.widgets import DataTable, Footer, Static
 
 from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
+from oarn_tui.textsafe import safe_text
 from oarn_tui.tui import format as fmt
 from oarn_tui.tui.screens.base import NodeScreen
 
+REASON_LIMIT = 1000
 FIELDS = (("stage", "Stage"), ("role", "Role"), ("model", "Model"), ("model_cid", "Model CID"),
           ("input_cid", "Input CID"), ("result_cid", "Result CID"),
           ("result_hash", "Result hash"))
 
 
 def render_task(task: Mapping[str, Any]) -> Text:
+    """Every value here came from the ledger (so from peers or the chain): made safe."""
     text = Text()
-    text.append(f"{task.get('task_id', '')}\n", style="bold")
+    text.append(f"{safe_text(task.get('task_id', ''))}\n", style="bold")
     for key, label in FIELDS:
-        value = str(task.get(key) or "—")
+        value = safe_text(task.get(key) or "—")
         text.append(f"{label:<12}", style="bold")
         text.append(value + "\n", style="cyan" if key.endswith(("cid", "hash")) else "")
     progress = float(task.get("progress") or 0.0)
@@ -40,10 +43,10 @@ def render_task(task: Mapping[str, Any]) -> Text:
     text.append(f"{'Elapsed':<12}", style="bold")
     text.append(f"{fmt.duration(updated - created)} (created {fmt.clock_time(created)}, "
                 f"updated {fmt.clock_time(updated)})\n")
-    for key, value in sorted((task.get("details") or {}).items()):
-        text.append(f"{key:<12}", style="bold")
-        text.append(f"{value}\n", style="cyan" if "tx" in key or "hash" in key else "")
-    reason = str(task.get("failure_reason") or "")
+    for key, value in sorted((task.get("details") or {}).items(), key=lambda kv: str(kv[0])):
+        text.append(f"{safe_text(key):<12}", style="bold")
+        text.append(f"{safe_text(value)}\n", style="cyan" if "tx" in key or "hash" in key else "")
+    reason = safe_text(task.get("failure_reason") or "", limit=REASON_LIMIT)
     if reason:
         text.append(f"{'Failure':<12}", style="bold red")
         text.append(reason + "\n", style="red")
@@ -65,7 +68,8 @@ class TaskDetailScreen(NodeScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="task-detail"):
-            info = Static(Text(f"loading task {self.task_id}…", style="dim"), id="task-info")
+            info = Static(fmt.literal(f"loading task {self.task_id}…", "dim", limit=None),
+                          id="task-info")
             info.border_title = "Task"
             yield info
             timeline: DataTable[Any] = DataTable(id="task-timeline", cursor_type="row",
@@ -91,7 +95,7 @@ class TaskDetailScreen(NodeScreen):
             task = await self.oarn.node.command("task.get", task_id=self.task_id)
         except Exception as exc:
             self.query_one("#task-info", Static).update(
-                Text(self.oarn.one_line(exc), style="red"))
+                fmt.literal(self.oarn.one_line(exc), "red", limit=None))
             return
         self.show_task(dict(task))
 
@@ -103,9 +107,9 @@ class TaskDetailScreen(NodeScreen):
         timeline.clear()
         for number, event in enumerate(task.get("timeline") or ()):
             timeline.add_row(fmt.clock_time(float(event.get("ts", 0.0))),
-                             Text(str(event.get("stage", "")), style="bold"),
-                             str(event.get("note") or ""), str(event.get("tx_hash") or "—"),
-                             key=str(number))
+                             fmt.cell(event.get("stage", ""), "bold"),
+                             fmt.cell(event.get("note") or ""),
+                             fmt.cell(event.get("tx_hash") or "—"), key=str(number))
 
     def show_snapshot(self, snapshot: NodeSnapshot | None, events: list[Event]) -> None:
         if snapshot is None or self.loaded_at is None:

@@ -18,7 +18,7 @@ from oarn_tui.amounts import AmountError, parse_amount
 from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
 from oarn_tui.tui import format as fmt
-from oarn_tui.tui.screens.base import NodeScreen, set_subtitle
+from oarn_tui.tui.screens.base import NodeScreen, set_subtitle, show_message
 from oarn_tui.tui.screens.confirm import ConfirmScreen
 from oarn_tui.tui.widgets.wallet_pane import TOKENS, render_wallet
 
@@ -77,9 +77,7 @@ class WalletScreen(NodeScreen):
         set_subtitle(summary, f"unlock: {snapshot.wallet.unlock}")
 
     def say(self, message: str, error: bool = False) -> None:
-        label = self.query_one("#wallet-message", Static)
-        label.update(message)
-        label.set_class(error, "error")
+        show_message(self.query_one("#wallet-message", Static), message, error)
 
     @on(Button.Pressed, "#unlock")
     @on(Input.Submitted, "#unlock-passphrase")

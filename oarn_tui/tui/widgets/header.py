@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from oarn_tui.runtime.snapshot import NodeSnapshot
+from oarn_tui.textsafe import safe_text
 from oarn_tui.tui import format as fmt
 
 STATE_STYLES = {"running": "green", "connected": "green", "degraded": "yellow",
@@ -43,10 +44,10 @@ class NodeHeader(Widget):
             text.append(" oarn ", style="bold reverse")
             text.append("  connecting to the node…", style="dim")
             return text
-        text.append(f" {snap.node_name or 'oarn'} ", style="bold reverse")
+        text.append(f" {safe_text(snap.node_name or 'oarn', limit=40)} ", style="bold reverse")
         if snap.attached:
             text.append(" ATTACHED ", style="bold black on cyan")
-        text.append(f" {snap.profile}", style="bold")
+        text.append(f" {safe_text(snap.profile)}", style="bold")
         text.append("  ")
         if snap.accepting:
             text.append("● accepting", style="green")
@@ -55,11 +56,11 @@ class NodeHeader(Widget):
         chain = snap.chain
         block = f"#{chain.block}" if chain.block is not None else "#—"
         text.append("  chain ")
-        text.append(f"{block} {chain.state}", style=state_style(chain.state))
+        text.append(f"{block} {safe_text(chain.state)}", style=state_style(chain.state))
         text.append(f"  {len(snap.peers)} peers ", style=state_style(snap.network_state))
-        text.append(f"({snap.network_state})", style=state_style(snap.network_state))
-        text.append(f"  {snap.short_peer_id or 'no peer id'}", style="cyan")
+        text.append(f"({safe_text(snap.network_state)})", style=state_style(snap.network_state))
+        text.append(f"  {safe_text(snap.short_peer_id or 'no peer id')}", style="cyan")
         text.append(f"  up {fmt.uptime(snap.uptime_s)}", style="dim")
         if self.error:
-            text.append(f"  ⚠ {self.error}", style="bold red")
+            text.append(f"  ⚠ {safe_text(self.error)}", style="bold red")
         return text

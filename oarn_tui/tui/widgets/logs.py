@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import RichLog
 
+from oarn_tui.textsafe import safe_text
 from oarn_tui.tui import format as fmt
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -18,6 +19,8 @@ LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold 
                 "critical": "bold red"}
 HIDDEN_FIELDS = {"ts", "level", "logger", "msg", "taskName"}
 KEEP = 1000
+LINE_LIMIT = 1000
+"""A log line's message and extras are cut here: the pane shows one line per entry."""
 
 
 def level_rank(level: str) -> int:
@@ -29,11 +32,12 @@ def log_line(entry: Mapping[str, Any]) -> Text:
     level = str(entry.get("level", "info")).lower()
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(fmt.clock_time(float(entry.get("ts", 0.0))) + " ", style="dim")
-    text.append(f"{level[:4].upper():<4} ", style=LEVEL_STYLES.get(level, ""))
-    text.append(str(entry.get("msg", "")))
-    extras = [f"{k}={v}" for k, v in entry.items() if k not in HIDDEN_FIELDS]
+    text.append(f"{safe_text(level[:4].upper()):<4} ", style=LEVEL_STYLES.get(level, ""))
+    text.append(safe_text(entry.get("msg", ""), limit=LINE_LIMIT))
+    extras = [f"{safe_text(k)}={safe_text(v)}" for k, v in entry.items()
+              if k not in HIDDEN_FIELDS]
     if extras:
-        text.append("  " + " ".join(extras), style="dim")
+        text.append(safe_text("  " + " ".join(extras), limit=LINE_LIMIT), style="dim")
     return text
 
 

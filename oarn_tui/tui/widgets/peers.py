@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import DataTable
 
 from oarn_tui.runtime.peerbook import PeerInfo
@@ -14,9 +15,11 @@ PEER_COLUMNS = (("peer", "Peer"), ("address", "Address"), ("latency", "Latency")
                 ("score", "Score"), ("caps", "Capabilities"))
 
 
-def peer_cells(peer: PeerInfo) -> tuple[str, ...]:
-    return (fmt.short_id(peer.peer_id, 8, 4), peer.address or "—", fmt.latency(peer.latency_ms),
-            f"{peer.score:.1f}", fmt.capabilities(peer.capabilities))
+def peer_cells(peer: PeerInfo) -> tuple[Text | str, ...]:
+    """Id, address and capabilities are the peer's words: literal cells."""
+    return (fmt.cell(fmt.short_id(peer.peer_id, 8, 4)), fmt.cell(peer.address or "—"),
+            fmt.latency(peer.latency_ms), f"{peer.score:.1f}",
+            fmt.cell(fmt.capabilities(peer.capabilities)))
 
 
 class PeersTable(DataTable[Any]):

@@ -22,16 +22,17 @@ STAGE_STYLES = {"failed": "red", "rejected": "red", "released": "yellow", "cance
                 "finalized": "green", "running": "bold cyan"}
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)
 def stage_text(stage: str) -> Text:
-    return Text(stage, style=STAGE_STYLES.get(stage, ""))
+    return fmt.literal(stage, STAGE_STYLES.get(stage, ""))
 
 
 def task_cells(task: TaskRecord, now: float) -> tuple[Any, ...]:
     finished = task.stage in END_STAGES
     elapsed = task.elapsed_s if finished else max(0.0, now - task.created_at)
     progress = f"{fmt.bar(task.progress, 6)} {task.progress * 100:3.0f}%"
-    return (fmt.short_id(task.task_id, 8, 4), task.model or "—", stage_text(task.stage),
+    return (fmt.cell(fmt.short_id(task.task_id, 8, 4)), fmt.cell(task.model or "—"),
+            stage_text(task.stage),
             progress, fmt.amount(task.reward_wei, "COMP"), fmt.duration(elapsed))
 
 

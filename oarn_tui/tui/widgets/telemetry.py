@@ -14,6 +14,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from oarn_tui.runtime.snapshot import GpuView, TelemetryView
+from oarn_tui.textsafe import safe_text
 from oarn_tui.tui import format as fmt
 
 LABEL = 5
@@ -60,7 +61,7 @@ def _spark_line(values: tuple[float, ...], width: int, maximum: float | None,
 
 def _gpu_lines(gpu: GpuView, history: Mapping[str, tuple[float, ...]], width: int
                ) -> list[Line]:
-    name = gpu.name.replace("NVIDIA ", "").replace("GeForce ", "")
+    name = safe_text(gpu.name).replace("NVIDIA ", "").replace("GeForce ", "")
     heading = f"GPU{gpu.index} {name}"
     extras = []
     if gpu.temperature_c is not None:
@@ -103,7 +104,8 @@ def telemetry_lines(telemetry: TelemetryView | None, width: int) -> list[Line]:
         lines += _gpu_lines(gpu, telemetry.history, width)
     lines += _cpu_ram_lines(telemetry, width)
     if not telemetry.gpus and telemetry.gpu_hint:
-        lines += [((part, "italic dim"),) for part in _wrapped(telemetry.gpu_hint, width)]
+        lines += [((part, "italic dim"),)
+                  for part in _wrapped(safe_text(telemetry.gpu_hint), width)]
     return lines
 
 

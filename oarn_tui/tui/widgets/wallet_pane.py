@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from oarn_tui.runtime.snapshot import EarningView, WalletView
+from oarn_tui.textsafe import safe_text
 from oarn_tui.tui import format as fmt
 
 TOKENS = ("ETH", "GOV", "COMP")
@@ -24,7 +25,7 @@ def render_wallet(wallet: WalletView, earnings: tuple[EarningView, ...], recent:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(fmt.short_id(wallet.address, 8, 6) if wallet.address else "no wallet",
                 style="bold")
-    text.append(f"  {wallet.state}\n", style=WALLET_STATE_STYLES.get(wallet.state, ""))
+    text.append(f"  {safe_text(wallet.state)}\n", style=WALLET_STATE_STYLES.get(wallet.state, ""))
     for token in TOKENS:
         value = balance_of(wallet, token)
         text.append(f"{token:<8}", style="bold")
