@@ -1,7 +1,7 @@
 """Model engines that run *inside* a sandboxed worker: ONNX Runtime, TorchScript, GGUF.
 
-Each engine is built from an already opened model file (`/proc/self/fd/N` on Linux, so the model
-stays readable after the home is hidden), reports its determinism fields, and runs one task.
+Each engine is built from an already opened model file (`/proc/self/fd/N`: the sandbox does not
+show the node's files), reports its determinism fields, and runs one task.
 Errors a task can cause raise `TaskError` with a reason a person can read.
 """
 
@@ -46,6 +46,58 @@ def memory_reason(text: str) -> bool:
                                             "cannot allocate memory", "memoryerror"))
 
 
+def _graph_tensors(graph: Any) -> Any:
+    """Every tensor a graph holds: initializers, sparse ones, attributes, subgraphs."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attribute in node.attribute:
+            yield from _attribute_tensors(attribute)
+
+
+def _attribute_tensors(attribute: Any) -> Any:
+    if attribute.HasField("t"):
+        yield attribute.t
+    yield from attribute.tensors
+    if attribute.HasField("sparse_tensor"):
+        yield attribute.sparse_tensor.values
+        yield attribute.sparse_tensor.indices
+    for sparse in attribute.sparse_tensors:
+        yield sparse.values
+        yield sparse.indices
+    if attribute.HasField("g"):
+        yield from _graph_tensors(attribute.g)
+    for graph in attribute.graphs:
+        yield from _graph_tensors(graph)
+
+
+def refuse_external_data(data: bytes) -> None:
+    """Refuse an ONNX model whose tensors live in external files: ONNX Runtime resolves their
+    paths against the working directory, so `tmp/...` or `../../..` would read files of the
+    machine into the result. A model that does not parse is left to ONNX Runtime's message."""
+    import onnx
+
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception:  # protobuf raises its own DecodeError; ONNX Runtime then explains
+        return
+    functions = [node for function in model.functions for node in function.node]
+    tensors = list(_graph_tensors(model.graph))
+    for node in functions:
+        for attribute in node.attribute:
+            tensors.extend(_attribute_tensors(attribute))
+    for tensor in tensors:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            location = next((entry.value for entry in tensor.external_data
+                             if entry.key == "location"), "?")
+            raise TaskError(f"model refused: tensor {tensor.name!r} keeps its data in an "
+                            f"external file ({location!r}); this node runs only self-contained "
+                            "ONNX models (save with save_as_external_data=False)", "model")
+
+
 class OnnxEngine:
     """ONNX Runtime session with pinned options (optimisation level, threads, provider)."""
 
@@ -68,6 +120,7 @@ class OnnxEngine:
             providers.insert(0, "CUDAExecutionProvider")
         with open(model_path, "rb") as handle:
             data = handle.read()
+        refuse_external_data(data)
         try:
             self.session = ort.InferenceSession(data, sess_options=options, providers=providers)
         except Exception as exc:

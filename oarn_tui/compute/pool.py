@@ -1,58 +1,41 @@
-"""The executor pool: sandboxed worker processes, one model each, driven from asyncio.
+"""The executor pool: sandboxed executor processes, one model each, driven from asyncio.
 
-`await pool.run(task)` never blocks the event loop: replies are awaited on the loop's own
-non-blocking socket, and spawning, loading and killing run in threads. Tensors travel through a
-per-worker memfd (Linux) rather than the socket. A worker stays alive for the next task on the
-same model; after any failure it is killed and replaced by a fresh one on demand. The parent
-enforces the wall-clock timeout by killing the worker. A worker that crashes, runs away or
-exhausts its memory fails only its task, with a reason. Nothing a worker sends is unpickled, and
-its outputs are re-checked as canonical and hashed by the node itself.
+`await pool.run(task)` never blocks the event loop. An executor (`compute/channel.py`) stays
+alive for the next task on the same model; after any failure it is killed and replaced by a fresh
+one on demand. A worker that crashes, runs away or exhausts its memory fails only its task, with
+a reason. Nothing an executor sends is unpickled, and its outputs are re-checked as canonical and
+hashed by the node itself. Fail closed: with `sandbox` on (the default) and the sandbox not
+available here (`compute/sandbox.py`), every task is refused with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import mmap
-import multiprocessing
-import os
-import signal
-import socket
-import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing import reduction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from oarn_tui.compute import sandbox
+from oarn_tui.compute.channel import ExecutorProcess, TaskFailed, TokenCallback
 from oarn_tui.compute.determinism import DeterminismClass
-from oarn_tui.compute.framing import FrameError, decode_frame, encode_frame
 from oarn_tui.compute.manifest import detect_format
 from oarn_tui.compute.tensors import (
     TensorFormatError,
     decode_safetensors,
     encode_canonical,
-    encode_canonical_into,
     is_canonical,
     result_hash,
 )
-from oarn_tui.compute.worker import WorkerSpec, worker_main
+from oarn_tui.compute.worker import WorkerSpec
 from oarn_tui.hardware.system import cpu_class
 
-TokenCallback = Callable[[str], None]
+__all__ = ["ExecutorPool", "ExecutorProcess", "InferenceResult", "InferenceTask",
+           "SandboxSettings", "TaskFailed", "TokenCallback", "model_identity"]
 LOAD_TIMEOUT_S = 120.0  # spawning and loading a model is not part of a task's time limit
-
-
-class TaskFailed(Exception):
-    """An inference task failed; `reason` is one readable line, `kind` a short category."""
-
-    def __init__(self, reason: str, kind: str = "runtime") -> None:
-        super().__init__(reason)
-        self.reason, self.kind = reason, kind
 
 
 @dataclass(frozen=True)
@@ -66,6 +49,7 @@ class SandboxSettings:
     hide_paths: tuple[str, ...] = ()
     isolate_network: bool = True
     use_cuda: bool = True
+    sandbox: bool = True  # False only for `oarn local --no-sandbox`
 
     @classmethod
     def from_config(cls, config: Any) -> SandboxSettings:
@@ -146,232 +130,11 @@ async def _model_identity(path: Path) -> tuple[str | None, str]:
 
 
 INLINE_RESULT_BYTES = 4 * 1024 * 1024  # larger results are verified and hashed in a thread
-SHARED_BYTES = 32 * 1024 * 1024  # tensor payloads up to this size travel through a memfd
-MAX_REPLY_BYTES = 512 * 1024 * 1024  # a worker cannot make the node allocate more than this
-SOCKET_BUFFER_BYTES = 8 * 1024 * 1024
-SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33  # Linux; root may exceed net.core.*mem_max
-
-
-def _grow_socket_buffers(fd: int) -> None:
-    """Let a whole tensor payload sit in the socket, so sender and receiver need not take
-    turns 200 KiB at a time (each turn is a context switch on a busy machine)."""
-    sock = socket.socket(fileno=fd)
-    try:
-        for force, plain in ((SO_SNDBUFFORCE, socket.SO_SNDBUF),
-                             (SO_RCVBUFFORCE, socket.SO_RCVBUF)):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER_BYTES)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, plain, SOCKET_BUFFER_BYTES)
-    finally:
-        sock.detach()
-
-
-class ReplyTooLarge(Exception):
-    """A worker announced a reply beyond `MAX_REPLY_BYTES`."""
-
-
-def _signal_name(code: int) -> str:
-    try:
-        return signal.Signals(code).name
-    except ValueError:
-        return f"signal {code}"
-
-
-class Worker:
-    """One worker process serving one model. `start`, `stop` and `kill` block (call them
-    from a thread); `request` is a coroutine."""
-
-    def __init__(self, spec: WorkerSpec, model_sha256: str) -> None:
-        self.spec = spec
-        self.model_sha256 = model_sha256
-        self.ready: dict[str, Any] = {}
-        self.alive = False
-        self.busy = False
-        self.last_used = 0.0
-        self._ctx = multiprocessing.get_context("spawn")
-        self._conn: Any = None
-        self._process: Any = None
-        self._shared: mmap.mmap | None = None
-        self._socket: socket.socket | None = None
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid if self._process is not None else 0
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.spec.model_path, self.model_sha256
-
-    def start(self, timeout_s: float) -> float:
-        """Spawn, sandbox and load the model; returns the cold-start time in ms."""
-        started = time.perf_counter()
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        for conn in (parent_conn, child_conn):
-            _grow_socket_buffers(conn.fileno())
-        self._process = self._ctx.Process(target=worker_main, args=(child_conn, self.spec),
-                                          name="oarn-worker", daemon=True)
-        self._process.start()
-        child_conn.close()
-        self._conn = parent_conn
-        self.alive = True
-        header, _ = self._receive(time.monotonic() + timeout_s, "loading the model", timeout_s)
-        if not header.get("ok"):
-            self.kill()
-            raise TaskFailed(str(header.get("error", "the model failed to load")),
-                             str(header.get("kind", "model")))
-        self.ready = header
-        self._attach_shared_memory(time.monotonic() + timeout_s, timeout_s)
-        return (time.perf_counter() - started) * 1000
-
-    def _attach_shared_memory(self, deadline: float, timeout_s: float) -> None:
-        """Give the worker a memfd for tensor payloads (Linux), so a task's tensors are not
-        streamed through the socket; without it everything still works over the socket."""
-        if not hasattr(os, "memfd_create"):
-            return
-        try:
-            fd = os.memfd_create("oarn-tensors", os.MFD_CLOEXEC)
-        except OSError:
-            return
-        try:
-            os.ftruncate(fd, SHARED_BYTES)
-            shared = mmap.mmap(fd, SHARED_BYTES)
-            self._conn.send_bytes(encode_frame({"op": "shm", "size": SHARED_BYTES}))
-            reduction.send_handle(self._conn, fd, self._process.pid)
-        except OSError:
-            return
-        finally:
-            os.close(fd)
-        header, _ = self._receive(deadline, "attaching shared memory", timeout_s)
-        if header.get("ok"):
-            self._shared = shared
-        else:
-            shared.close()
-
-    def _receive(self, deadline: float, doing: str, limit_s: float
-                 ) -> tuple[dict[str, Any], bytes]:
-        remaining = deadline - time.monotonic()
-        try:
-            if remaining <= 0 or not self._conn.poll(remaining):
-                self.kill()
-                raise TaskFailed(f"timed out after {limit_s:g} s while {doing}; worker killed",
-                                 "timeout")
-            data = self._conn.recv_bytes()
-        except (EOFError, OSError):
-            raise TaskFailed(self._death_reason(doing), "crash") from None
-        try:
-            return decode_frame(data)
-        except FrameError as exc:
-            self.kill()
-            raise TaskFailed(f"worker sent a malformed reply ({exc}); worker killed",
-                             "protocol") from None
-
-    def _death_reason(self, doing: str) -> str:
-        self._process.join(timeout=2.0)
-        code = self._process.exitcode
-        self.kill()
-        if code is None:
-            return f"worker stopped answering while {doing}; worker killed"
-        if code < 0:
-            name = _signal_name(-code)
-            hint = {"SIGXCPU": " (CPU time limit exceeded)",
-                    "SIGKILL": " (killed — possibly out of memory)",
-                    "SIGSEGV": " (the runtime crashed on this model)",
-                    "SIGABRT": " (the runtime aborted, often an allocation failure under the "
-                               f"{self.spec.memory_mb} MiB memory limit)"}.get(name, "")
-            return f"worker crashed with {name} while {doing}{hint}"
-        return f"worker exited with status {code} while {doing}"
-
-    async def request(self, header: dict[str, Any], inputs: dict[str, np.ndarray],
-                      timeout_s: float, on_token: TokenCallback | None = None
-                      ) -> tuple[dict[str, Any], Any]:
-        """Send one task and await its reply on the event loop itself (no thread hop);
-        token events go to `on_token`. The timeout kills the worker."""
-        loop = asyncio.get_running_loop()
-        sock = self._async_socket()
-        deadline = loop.time() + timeout_s
-        header = {**header, "cpu_seconds": timeout_s * max(1, self.spec.threads) + 1}
-        payload = b""
-        if inputs:
-            size = encode_canonical_into(inputs, self._shared) if self._shared else None
-            if size is None:
-                payload = encode_canonical(inputs)
-            else:
-                header["shm_len"] = size
-        frame = encode_frame(header, payload)
-        doing = "receiving the task"
-        try:
-            await loop.sock_sendall(sock, struct.pack("!i", len(frame)) + frame)
-            doing = "running the task"
-            while True:
-                data = await asyncio.wait_for(_read_message(loop, sock),
-                                              max(0.0, deadline - loop.time()))
-                try:
-                    reply, body = decode_frame(data)
-                except FrameError as exc:
-                    await loop.run_in_executor(None, self.kill)
-                    raise TaskFailed(f"worker sent a malformed reply ({exc}); worker killed",
-                                     "protocol") from None
-                if reply.get("event") == "token":
-                    if on_token is not None:
-                        on_token(str(reply.get("text", "")))
-                    continue
-                size = reply.get("shm_len")
-                if self._shared is not None and isinstance(size, int) \
-                        and 0 < size <= SHARED_BYTES:
-                    body = self._shared[:size]  # bytes: a copy the worker cannot change
-                return reply, body
-        except TimeoutError:
-            await loop.run_in_executor(None, self.kill)
-            raise TaskFailed(f"timed out after {timeout_s:g} s while {doing}; worker killed",
-                             "timeout") from None
-        except ReplyTooLarge as exc:
-            await loop.run_in_executor(None, self.kill)
-            raise TaskFailed(f"{exc}; worker killed", "protocol") from None
-        except (EOFError, OSError):
-            reason = await loop.run_in_executor(None, self._death_reason, doing)
-            raise TaskFailed(reason, "crash") from None
-
-    def _async_socket(self) -> socket.socket:
-        """A non-blocking socket on the worker connection (made after the blocking start)."""
-        if self._socket is None:
-            self._socket = socket.socket(fileno=os.dup(self._conn.fileno()))
-            self._socket.setblocking(False)
-        return self._socket
-
-    def kill(self) -> None:
-        """Stop the process now (SIGKILL) and release the pipe."""
-        self.alive = False
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()
-            self._process.join(timeout=5.0)
-        if self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._socket.close()
-            self._socket = None
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.close()
-        if self._shared is not None:
-            with contextlib.suppress(BufferError):
-                self._shared.close()
-            self._shared = None
-
-    def stop(self) -> None:
-        """Ask the worker to exit, then make sure it did."""
-        if self.alive and self._conn is not None:
-            frame = encode_frame({"op": "exit"})
-            with contextlib.suppress(OSError, BrokenPipeError):
-                os.write(self._conn.fileno(), struct.pack("!i", len(frame)) + frame)
-            if self._process is not None:
-                self._process.join(timeout=2.0)
-        self.kill()
 
 
 @dataclass
 class _PoolState:
-    workers: list[Worker] = field(default_factory=list)
+    workers: list[ExecutorProcess] = field(default_factory=list)
 
 
 class ExecutorPool:
@@ -390,7 +153,7 @@ class ExecutorPool:
         return self._condition
 
     @property
-    def workers(self) -> list[Worker]:
+    def workers(self) -> list[ExecutorProcess]:
         return list(self._state.workers)
 
     def _spec(self, task: InferenceTask, model_format: str) -> WorkerSpec:
@@ -401,10 +164,28 @@ class ExecutorPool:
                           onnx_optimization=s.onnx_optimization, use_cuda=s.use_cuda,
                           isolate_network=s.isolate_network)
 
-    async def _acquire(self, spec: WorkerSpec, sha: str) -> Worker:
+    def _sandbox_refusal(self) -> str | None:
+        """The refusal line when the sandbox is required and does not hold, else None."""
+        if not self.settings.sandbox:
+            return None
+        status = sandbox.peek() or sandbox.status()
+        return None if status.ok else status.refusal()
+
+    async def _check_sandbox(self) -> None:
+        if self.settings.sandbox and sandbox.peek() is None:
+            await asyncio.get_running_loop().run_in_executor(None, sandbox.status)
+        refusal = self._sandbox_refusal()
+        if refusal is not None:
+            raise TaskFailed(refusal, "sandbox")
+
+    async def _acquire(self, spec: WorkerSpec, sha: str) -> ExecutorProcess:
+        """An idle executor for this model, a new slot, or the least recently used idle one
+        evicted; evictions stop their process outside the condition's lock."""
         cond = self._cond()
-        async with cond:
-            while True:
+        loop = asyncio.get_running_loop()
+        while True:
+            victim = None
+            async with cond:
                 workers = self._state.workers
                 for worker in workers:
                     if not worker.busy and worker.alive and worker.key == (spec.model_path, sha) \
@@ -412,7 +193,7 @@ class ExecutorPool:
                         worker.busy = True
                         return worker
                 if len(workers) < self.max_workers:
-                    worker = Worker(spec, sha)
+                    worker = ExecutorProcess(spec, sha, sandboxed=self.settings.sandbox)
                     worker.busy = True
                     workers.append(worker)
                     return worker
@@ -420,20 +201,22 @@ class ExecutorPool:
                 if idle:
                     victim = min(idle, key=lambda w: w.last_used)
                     workers.remove(victim)
-                    await asyncio.get_running_loop().run_in_executor(None, victim.stop)
-                    continue
-                await cond.wait()
+                else:
+                    await cond.wait()
+            if victim is not None:
+                await loop.run_in_executor(None, victim.stop)
 
-    async def _release(self, worker: Worker, failed: bool) -> None:
+    async def _release(self, worker: ExecutorProcess, failed: bool) -> None:
         cond = self._cond()
+        dead = failed or not worker.alive
         async with cond:
             worker.busy = False
             worker.last_used = time.monotonic()
-            if failed or not worker.alive:
-                await asyncio.get_running_loop().run_in_executor(None, worker.kill)
-                if worker in self._state.workers:
-                    self._state.workers.remove(worker)
+            if dead and worker in self._state.workers:
+                self._state.workers.remove(worker)
             cond.notify_all()
+        if dead:
+            await asyncio.get_running_loop().run_in_executor(None, worker.kill)
 
     async def run(self, task: InferenceTask, on_token: TokenCallback | None = None
                   ) -> InferenceResult:
@@ -458,6 +241,7 @@ class ExecutorPool:
                 encode_canonical({name: a.reshape(-1)[:0] for name, a in inputs.items()})
             except TensorFormatError as exc:  # an unsupported dtype, found before any work
                 raise TaskFailed(str(exc), "input") from None
+        await self._check_sandbox()
         spec = self._spec(task, model_format)
         timeout = float(task.timeout_s or self.settings.timeout_s)
         worker = await self._acquire(spec, sha)
@@ -466,8 +250,7 @@ class ExecutorPool:
         try:
             if not worker.alive:
                 self.stats["worker_starts"] += 1
-                cold_ms = await loop.run_in_executor(None, worker.start,
-                                                     max(timeout, LOAD_TIMEOUT_S))
+                cold_ms = await worker.start(max(timeout, LOAD_TIMEOUT_S))
             header = {"op": "generate", "prompt": task.prompt, "max_tokens": task.max_tokens} \
                 if model_format == "gguf" else {"op": "run"}
 
@@ -491,7 +274,7 @@ class ExecutorPool:
             self.stats["tasks"] += 1
             await self._release(worker, failed)
 
-    def _result(self, task: InferenceTask, worker: Worker, reply: dict[str, Any],
+    def _result(self, task: InferenceTask, worker: ExecutorProcess, reply: dict[str, Any],
                 body: memoryview,
                 cold_ms: float, run_ms: float, started: float) -> InferenceResult:
         text = None
@@ -521,14 +304,15 @@ class ExecutorPool:
                    "total_ms": round((time.perf_counter() - started) * 1000, 3)}
         return InferenceResult(task_id=task.task_id, outputs=outputs, encoded=encoded,
                                result_hash=result_hash(encoded), determinism=determinism,
-                               sandbox=dict(ready.get("sandbox", {})), timings=timings,
+                               sandbox=self._report(worker), timings=timings,
                                worker_pid=worker.pid, text=text,
                                tokens=int(reply.get("tokens", 0)))
 
-    async def probe(self, task: InferenceTask, paths: list[str], connect: str | None = None
-                    ) -> dict[str, Any]:
-        """Ask a worker of `task`'s model what it can read and reach (sandbox check)."""
-        loop = asyncio.get_running_loop()
+    async def probe(self, task: InferenceTask, paths: list[str], connect: str | None = None,
+                    unix: list[str] | None = None) -> dict[str, Any]:
+        """Ask a worker of `task`'s model what it can read, reach (TCP `host:port`, Unix
+        socket paths) and which environment variables it holds (sandbox check)."""
+        await self._check_sandbox()
         path = Path(task.model_path)
         detected, sha = await _model_identity(path)
         model_format = task.model_format or detected or "onnx"
@@ -536,13 +320,23 @@ class ExecutorPool:
         failed = True
         try:
             if not worker.alive:
-                await loop.run_in_executor(None, worker.start, LOAD_TIMEOUT_S)
-            reply, _ = await worker.request({"op": "probe", "paths": paths, "connect": connect},
+                await worker.start(LOAD_TIMEOUT_S)
+            reply, _ = await worker.request({"op": "probe", "paths": paths, "connect": connect,
+                                             "unix": list(unix or [])},
                                             {}, self.settings.timeout_s)
             failed = not reply.get("ok")
-            return {**reply, "sandbox": worker.ready.get("sandbox", {}), "pid": worker.pid}
+            return {**reply, "sandbox": self._report(worker), "pid": worker.pid}
         finally:
             await self._release(worker, failed)
+
+    def _report(self, worker: ExecutorProcess) -> dict[str, Any]:
+        """What isolation this executor got, for the result."""
+        status = sandbox.peek() if worker.sandboxed else None
+        layers = status.layers if status is not None and status.ok else sandbox.PLAIN_LAYERS
+        notes = [] if worker.sandboxed else ["run without the sandbox (--no-sandbox): the model "
+                                             "could reach the network and the node's files"]
+        return sandbox.SandboxReport(worker.sandboxed, layers,
+                                     dict(worker.ready.get("limits", {})), notes).to_dict()
 
     async def close(self) -> None:
         """Stop every worker."""
@@ -551,25 +345,3 @@ class ExecutorPool:
         for worker in workers:
             await loop.run_in_executor(None, worker.stop)
 
-
-async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int
-                        ) -> bytearray:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < size:
-        count = await loop.sock_recv_into(sock, view[filled:])
-        if count == 0:
-            raise EOFError("worker closed the connection")
-        filled += count
-    return buffer
-
-
-async def _read_message(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytearray:
-    """One message in multiprocessing.Connection's framing (the worker's side uses it)."""
-    (size,) = struct.unpack("!i", await _read_exactly(loop, sock, 4))
-    if size == -1:
-        (size,) = struct.unpack("!Q", await _read_exactly(loop, sock, 8))
-    if not 0 <= size <= MAX_REPLY_BYTES:
-        raise ReplyTooLarge(f"worker announced a {size}-byte reply (limit {MAX_REPLY_BYTES})")
-    return await _read_exactly(loop, sock, size)

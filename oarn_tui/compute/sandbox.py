@@ -1,157 +1,212 @@
-"""Isolation applied inside a worker process before it loads a model.
+"""The executor sandbox: which layers hold on this machine, and the limits an executor sets.
 
-Linux, in order: environment scrubbed to what runtimes need; new network namespace (no
-interfaces up, so no network); new mount namespace with an empty read-only tmpfs over the node's
-home (the model was opened first and is read through its file descriptor); every capability and
-the bounding set dropped with no-new-privileges, so root inside cannot unmount the tmpfs or reach
-the node through /proc/<parent>/; then resource limits: address space (RLIMIT_AS), open files
-(RLIMIT_NOFILE) and, per task, CPU time (RLIMIT_CPU). As root the namespaces come from `unshare`;
-otherwise an unprivileged user namespace is tried. Whatever could not be applied is reported in
-plain words in `SandboxReport.notes`, never silently skipped. Other systems get the limits only,
-and the report says so. Not covered: a shared /tmp and the rest of the filesystem stay readable
-as for any process of the node's user (only the home is hidden).
+An executor is an interpreter exec'd under bubblewrap (`compute/bwrap.py`: user, PID, network,
+IPC and UTS namespaces, an allow-list read-only filesystem, no capabilities, no-new-privileges,
+die-with-parent, a new session, an empty environment, `python -I -S`) with a libseccomp filter
+(`compute/seccomp.py`: no processes, no sockets but AF_UNIX, no namespace, mount, ptrace, bpf,
+keyring or io_uring calls). Inside, before it loads anything, the executor caps core dumps (0),
+file size and open files, then the address space after its runtime is imported, and CPU time per
+task; the node kills the whole sandbox (its PID namespace) at the wall-clock timeout.
+
+Fail closed: `status()` runs bwrap once with the real flags and filter (cached per process) and
+says which layers hold. When it is not ok, the pool refuses every sandboxed task with the reason
+(which package or kernel setting to fix), so network tasks are refused rather than run bare; only
+`oarn local --no-sandbox` runs without it. `OARN_SANDBOX_FORCE_UNAVAILABLE=1` makes the probe
+report not-ok (tests prove the refusal with it).
+
+Not covered: cgroups (this code does not create cgroup v2 groups; memory is bounded by
+RLIMIT_AS, processes by the seccomp filter, which forbids creating any, root included), Landlock
+(the mount namespace already hides everything outside the allow-list).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import json
 import os
 import resource
+import shutil
+import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REC, MS_PRIVATE = 0x4000, 0x40000
+FORCE_ENV = "OARN_SANDBOX_FORCE_UNAVAILABLE"
 MIB = 1024 * 1024
-PR_SET_NO_NEW_PRIVS = 38
-PR_CAPBSET_DROP = 24
-LINUX_CAPABILITY_VERSION_3 = 0x20080522
-SAFE_ENV_PREFIXES = ("PATH", "LANG", "LC_", "LD_LIBRARY_PATH", "CUDA_", "NVIDIA_", "OMP_",
-                     "MKL_", "OPENBLAS_", "GGML_", "TMPDIR", "PYTHONPATH", "PYTHONHASHSEED",
-                     "SYSTEMROOT")
+PROBE_TIMEOUT_S = 20.0
+SANDBOX_LAYERS = ("bubblewrap", "user-namespace", "pid-namespace", "network-namespace",
+                  "ipc-uts-namespaces", "filesystem-allowlist", "no-capabilities",
+                  "no-new-privileges", "seccomp", "no-child-processes", "die-with-parent",
+                  "clean-environment", "isolated-interpreter", "rlimits")
+PLAIN_LAYERS = ("clean-environment", "isolated-interpreter", "rlimits")
+USERNS_HINT = ("allow user namespaces: sysctl kernel.apparmor_restrict_unprivileged_userns=0 "
+               "(Ubuntu 24.04+), sysctl user.max_user_namespaces=15000, or in Docker run with "
+               "--security-opt seccomp=unconfined (its default profile refuses unshare)")
+PROBE_ENTRY = """
+import json, os, socket
+report = {"uid": os.getuid(), "tmp_visible": os.path.exists("/tmp"),
+          "environ": sorted(os.environ)}
+try:
+    pid = os.fork()
+except OSError:
+    report["fork_denied"] = True
+else:
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    report["fork_denied"] = False
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    report["inet_denied"] = False
+except OSError:
+    report["inet_denied"] = True
+print(json.dumps(report))
+"""
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """Which isolation layers hold here; `reason` says why not and how to fix it."""
+
+    ok: bool
+    layers: tuple[str, ...]
+    reason: str = ""
+    bwrap: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "layers": list(self.layers), "reason": self.reason,
+                "bwrap": self.bwrap}
+
+    def refusal(self) -> str:
+        """The one line a refused network task carries."""
+        return f"refused: the executor sandbox is not available — {self.reason}"
+
+
+_CACHE: dict[str, SandboxStatus] = {}
+_LOCK = threading.Lock()
+
+
+def status(refresh: bool = False) -> SandboxStatus:
+    """Probe once per process (and per value of OARN_SANDBOX_FORCE_UNAVAILABLE). Blocking:
+    the first call runs bwrap (~10-50 ms)."""
+    key = os.environ.get(FORCE_ENV, "")
+    with _LOCK:
+        if refresh or key not in _CACHE:
+            _CACHE[key] = _probe(key)
+        return _CACHE[key]
+
+
+def peek() -> SandboxStatus | None:
+    """The cached status, or None before the first probe (never blocks)."""
+    return _CACHE.get(os.environ.get(FORCE_ENV, ""))
+
+
+def _unavailable(reason: str, bwrap: str = "") -> SandboxStatus:
+    return SandboxStatus(ok=False, layers=PLAIN_LAYERS, reason=reason, bwrap=bwrap)
+
+
+def _probe(forced: str) -> SandboxStatus:
+    if forced not in ("", "0"):
+        return _unavailable(f"forced off by {FORCE_ENV}={forced} (unset it to use the sandbox)")
+    if not sys.platform.startswith("linux"):
+        return _unavailable(f"the executor sandbox needs Linux (bubblewrap); this is "
+                            f"{sys.platform}")
+    path = shutil.which("bwrap")
+    if path is None:
+        return _unavailable("bubblewrap is not installed: install the bubblewrap package "
+                            "(apt-get install bubblewrap)")
+    from oarn_tui.compute import bwrap, seccomp
+
+    try:
+        filter_fd = seccomp.filter_fd()
+    except seccomp.SeccompUnavailable as exc:
+        return _unavailable(str(exc), path)
+    try:
+        argv = bwrap.command("{}", threads=1, scratch_bytes=MIB, seccomp_fd=filter_fd,
+                             bwrap=path, entry=PROBE_ENTRY)
+        done = subprocess.run(argv, pass_fds=(filter_fd,), stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=PROBE_TIMEOUT_S, env={})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return _unavailable(f"bubblewrap did not start: {exc}", path)
+    finally:
+        os.close(filter_fd)
+    if done.returncode != 0:
+        return _unavailable(_explain(done.stderr.decode(errors="replace")), path)
+    try:
+        report = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return _unavailable("the sandbox probe printed no report", path)
+    missing = [name for name, held in (("seccomp (fork denied)", report.get("fork_denied")),
+                                       ("seccomp (IP sockets denied)",
+                                        report.get("inet_denied")),
+                                       ("filesystem allow-list", not report.get("tmp_visible")),
+                                       ("user namespace", report.get("uid") == bwrap.SANDBOX_UID))
+               if not held]
+    if missing:
+        return _unavailable(f"bubblewrap ran but these layers did not hold: "
+                            f"{', '.join(missing)}", path)
+    return SandboxStatus(ok=True, layers=SANDBOX_LAYERS, bwrap=path)
+
+
+def _explain(stderr: str) -> str:
+    """One line from bwrap's complaint, with the setting that fixes it."""
+    line = next((text.strip() for text in stderr.splitlines() if text.startswith("bwrap:")),
+                stderr.strip().splitlines()[-1] if stderr.strip() else "no message")
+    lowered = line.lower()
+    if "seccomp" in lowered:
+        return (f"the kernel refused the seccomp filter ({line}); it needs "
+                "CONFIG_SECCOMP_FILTER")
+    if any(word in lowered for word in ("namespace", "uid map", "permission", "not permitted")):
+        return f"bubblewrap cannot create namespaces ({line}); {USERNS_HINT}"
+    return f"bubblewrap failed: {line}"
 
 
 @dataclass
 class SandboxReport:
-    """What isolation a worker actually got (returned with every result)."""
+    """What isolation one executor got (returned with every result)."""
 
-    network_isolated: bool = False
-    home_hidden: bool = False
-    user: str = ""
+    sandboxed: bool
+    layers: tuple[str, ...]
     limits: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"network_isolated": self.network_isolated, "home_hidden": self.home_hidden,
-                "user": self.user, "limits": dict(self.limits), "notes": list(self.notes)}
+        from oarn_tui.compute.bwrap import SANDBOX_UID
+
+        return {"sandboxed": self.sandboxed, "layers": list(self.layers),
+                "network_isolated": self.sandboxed, "home_hidden": self.sandboxed,
+                "filesystem": "allow-list" if self.sandboxed else "the node's",
+                "user": f"uid {SANDBOX_UID} in a user namespace, no capabilities"
+                if self.sandboxed else f"uid {os.geteuid()} (no sandbox)",
+                "limits": dict(self.limits), "notes": list(self.notes)}
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# ---- applied by the executor itself (compute/worker.py), inside the sandbox ----
+
+def limit_start(file_size_mb: int) -> dict[str, Any]:
+    """Before anything else: no core dumps, bounded file writes (hard limits, so nothing the
+    executor runs can raise them again)."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    size = file_size_mb * MIB
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    return {"core_dumps": 0, "file_size_mb": file_size_mb}
 
 
-def _unshare(libc: ctypes.CDLL, flags: int) -> int:
-    """0 on success, else errno."""
-    if libc.unshare(ctypes.c_int(flags)) == 0:
-        return 0
-    return ctypes.get_errno()
-
-
-def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None,
-           flags: int, data: str | None = None) -> int:
-    def enc(text: str | None) -> bytes | None:
-        return None if text is None else text.encode()
-
-    if libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) == 0:
-        return 0
-    return ctypes.get_errno()
-
-
-def _enter_namespaces(libc: ctypes.CDLL, report: SandboxReport) -> bool:
-    """New network + mount namespaces; True when the mount namespace is usable."""
-    error = _unshare(libc, CLONE_NEWNET | CLONE_NEWNS)
-    if error == 0:
-        report.network_isolated = True
-        return True
-    uid, gid = os.getuid(), os.getgid()
-    user_error = _unshare(libc, CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS)
-    if user_error == 0:
-        try:
-            with open("/proc/self/setgroups", "w") as handle:
-                handle.write("deny")
-            with open("/proc/self/uid_map", "w") as handle:
-                handle.write(f"{uid} {uid} 1")
-            with open("/proc/self/gid_map", "w") as handle:
-                handle.write(f"{gid} {gid} 1")
-        except OSError as exc:
-            report.notes.append(f"user namespace id mapping failed: {exc}")
-        report.network_isolated = True
-        report.notes.append("namespaces from an unprivileged user namespace")
-        return True
-    report.notes.append(
-        f"network NOT isolated: unshare failed ({os.strerror(error)}; unprivileged user "
-        f"namespaces: {os.strerror(user_error)}) — the model could reach the network")
-    return False
-
-
-def _hide_paths(libc: ctypes.CDLL, paths: list[str], report: SandboxReport) -> None:
-    error = _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-    if error:
-        report.notes.append(f"home NOT hidden: making mounts private failed "
-                            f"({os.strerror(error)})")
-        return
-    hidden = []
-    for path in paths:
-        if not os.path.isdir(path):
-            continue
-        error = _mount(libc, "tmpfs", path, "tmpfs",
-                       MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0500")
-        if error:
-            report.notes.append(f"home NOT hidden: tmpfs over {path} failed "
-                                f"({os.strerror(error)})")
-            return
-        hidden.append(path)
-    os.chdir("/")
-    report.home_hidden = bool(hidden)
-
-
-def isolate(hide_paths: list[str], *, isolate_network: bool = True) -> SandboxReport:
-    """Apply namespaces (Linux). Call after opening the model, before loading it."""
-    report = SandboxReport()
-    if not sys.platform.startswith("linux"):
-        report.notes.append(f"no namespaces on {sys.platform}: network and home are NOT "
-                            "isolated; only resource limits apply")
-        return report
-    if not isolate_network:
-        report.notes.append("network isolation disabled by the caller")
-        return report
-    libc = _libc()
-    if _enter_namespaces(libc, report):
-        _hide_paths(libc, hide_paths, report)
-    return report
-
-
-def limit_memory(report: SandboxReport, memory_mb: int) -> None:
-    """Cap the address space; allocations beyond it fail inside the worker."""
+def limit_memory(memory_mb: int) -> None:
+    """Cap the address space; allocations beyond it fail inside the executor."""
     limit = memory_mb * MIB
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    report.limits["address_space_mb"] = memory_mb
 
 
-def limit_open_files(report: SandboxReport, count: int) -> None:
+def limit_open_files(count: int) -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     count = min(count, hard) if hard != resource.RLIM_INFINITY else count
     resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
-    report.limits["open_files"] = count
+    return count
 
 
 def limit_cpu_for_task(seconds: float) -> None:
-    """Allow `seconds` more CPU time from now (the worker is reused, so the limit moves)."""
+    """Allow `seconds` more CPU time from now (the executor is reused, so the limit moves)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     used = usage.ru_utime + usage.ru_stime
     soft = int(used + seconds) + 1
@@ -159,38 +214,3 @@ def limit_cpu_for_task(seconds: float) -> None:
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-
-
-def scrub_environment() -> None:
-    """Drop environment variables a model has no use for (tokens, keys, OARN_* settings)."""
-    for name in list(os.environ):
-        if not name.startswith(SAFE_ENV_PREFIXES):
-            del os.environ[name]
-
-
-def drop_capabilities(report: SandboxReport) -> None:
-    """Give up every capability (and the bounding set) and forbid regaining any.
-
-    Called right after the namespaces are set up, while the worker is still single-threaded,
-    so every runtime thread inherits it. Root without capabilities cannot unmount the tmpfs over
-    the home, cannot read the node through /proc/<parent>/ (ptrace checks need the parent's
-    capabilities), and gains nothing by exec. The uid is kept so the interpreter can still
-    import modules from wherever Python is installed.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    libc = _libc()
-    libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0),
-               ctypes.c_ulong(0))
-    for cap in range(64):
-        if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), ctypes.c_ulong(0),
-                      ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
-            break
-    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable × 2 words, all zero
-    if libc.capset(ctypes.byref(header), ctypes.byref(data)) != 0:
-        report.notes.append(f"capabilities NOT dropped: capset failed "
-                            f"({os.strerror(ctypes.get_errno())})")
-        report.user = f"uid {os.geteuid()} with capabilities"
-        return
-    report.user = f"uid {os.geteuid()} without capabilities"

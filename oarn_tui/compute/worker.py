@@ -1,10 +1,12 @@
-"""The worker process: sandbox itself, load one model, then serve tasks for it over a pipe.
+"""The executor: the interpreter bubblewrap starts; it loads one model and serves tasks.
 
-Started with the spawn method, so it begins as a fresh interpreter that never held keys. The
-order matters: scrub the environment, open the model file, enter namespaces (no network, home
-hidden), drop capabilities while still single-threaded, import the runtime, cap the address space,
-load the model, cap open files, then serve. Requests and replies
-are frames (JSON header + safetensors payload); nothing from here is ever unpickled by the node.
+Exec'd as `python -I -S -B -c BOOTSTRAP CONFIG` (see `compute/bwrap.py`), so it begins as a
+fresh interpreter that never held keys and ran no start-up code. CONFIG (JSON) names its
+`sys.path`, the spec and its inherited descriptors: the channel (a Unix socketpair), the tensor
+memfd, the opened model. The order matters: hard limits on core dumps and file size first, then
+import the runtime, cap the address space, load the model (through `/proc/self/fd/N`), cap open
+files, then serve. Requests and replies are frames (JSON header + safetensors payload) in
+`multiprocessing.connection` framing; nothing from here is ever unpickled by the node.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import mmap
 import os
 import time
 from dataclasses import asdict, dataclass
-from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -32,11 +33,11 @@ OPEN_FILES_LIMIT = 256
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker needs; plain values so it pickles into the spawned process."""
+    """Everything an executor needs; plain values so it travels as JSON."""
 
     model_path: str
     model_format: str  # onnx | torchscript | gguf
-    hide_paths: tuple[str, ...] = ()
+    hide_paths: tuple[str, ...] = ()  # kept for callers: the sandbox hides everything not bound
     memory_mb: int = 4096
     threads: int = 1
     onnx_optimization: str = "basic"
@@ -68,18 +69,14 @@ def _load(spec: WorkerSpec, path: str) -> Any:
     raise TaskError(f"unknown model format {spec.model_format!r}", "model")
 
 
-def worker_main(conn: Connection, spec: WorkerSpec) -> None:
-    """Entry point of the spawned worker."""
+def main(config: dict[str, Any]) -> None:
+    """Entry point inside the sandbox (called by the bootstrap with the parsed CONFIG)."""
     started = time.perf_counter()
-    sandbox.scrub_environment()
-    try:
-        fd = os.open(spec.model_path, os.O_RDONLY)
-    except OSError as exc:
-        conn.send_bytes(encode_frame({"ok": False, "kind": "model",
-                                      "error": f"cannot open the model: {exc.strerror}"}))
-        return
-    report = sandbox.isolate(list(spec.hide_paths), isolate_network=spec.isolate_network)
-    sandbox.drop_capabilities(report)
+    limits = sandbox.limit_start(int(config.get("file_size_mb", 64)))
+    fds = config["fds"]
+    conn = Connection(int(fds["channel"]))
+    spec = WorkerSpec(**{**config["spec"], "hide_paths": tuple(config["spec"]["hide_paths"])})
+    shared = _map_shared(fds.get("shared"), int(config.get("shared_size", 0)))
     try:
         _import_runtime(spec.model_format)
     except ImportError as exc:
@@ -87,9 +84,10 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
                                       "error": f"runtime for {spec.model_format} is not "
                                                f"installed: {exc}"}))
         return
-    sandbox.limit_memory(report, spec.memory_mb)
+    sandbox.limit_memory(spec.memory_mb)
+    limits["address_space_mb"] = spec.memory_mb
     try:
-        engine = _load(spec, _fd_path(fd, spec.model_path))
+        engine = _load(spec, f"/proc/self/fd/{int(fds['model'])}")
     except TaskError as exc:
         reason = exc.reason if exc.kind != "memory" else (
             f"out of memory loading the model under the worker memory limit "
@@ -101,23 +99,31 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
                                       "error": "loading the model exceeded the worker memory "
                                                f"limit ({spec.memory_mb} MiB)"}))
         return
-    sandbox.limit_open_files(report, OPEN_FILES_LIMIT)
-    report.limits["cpu_seconds_per_task"] = "timeout × threads + 1"
+    os.close(int(fds["model"]))
+    limits["open_files"] = sandbox.limit_open_files(OPEN_FILES_LIMIT)
+    limits["cpu_seconds_per_task"] = "timeout × threads + 1"
     conn.send_bytes(encode_frame({
         "ok": True, "event": "ready", "runtime": engine.runtime,
         "runtime_version": engine.version, "optimization_level": engine.optimization,
-        "execution_provider": engine.provider, "sandbox": report.to_dict(),
-        "load_ms": round((time.perf_counter() - started) * 1000, 3), "pid": os.getpid()}))
-    _serve(conn, engine, spec, report)
+        "execution_provider": engine.provider, "limits": limits,
+        "shared": shared is not None,
+        "load_ms": round((time.perf_counter() - started) * 1000, 3)}))
+    _serve(conn, engine, spec, shared)
 
 
-def _fd_path(fd: int, path: str) -> str:
-    proc = f"/proc/self/fd/{fd}"
-    return proc if os.path.exists(proc) else path
+def _map_shared(fd: Any, size: int) -> mmap.mmap | None:
+    """Map the tensor memfd the node passed; without it tensors travel over the socket."""
+    if fd is None or size <= 0:
+        return None
+    try:
+        return mmap.mmap(int(fd), size)
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(int(fd))
 
 
-def _serve(conn: Connection, engine: Any, spec: WorkerSpec, report: sandbox.SandboxReport) -> None:
-    shared: mmap.mmap | None = None
+def _serve(conn: Connection, engine: Any, spec: WorkerSpec, shared: mmap.mmap | None) -> None:
     while True:
         try:
             header, payload = decode_frame(conn.recv_bytes())
@@ -126,10 +132,6 @@ def _serve(conn: Connection, engine: Any, spec: WorkerSpec, report: sandbox.Sand
         op = header.get("op")
         if op == "exit":
             return
-        if op == "shm":
-            shared = _attach(conn, int(header["size"]))
-            conn.send_bytes(encode_frame({"ok": shared is not None}))
-            continue
         size = header.get("shm_len")
         if shared is not None and isinstance(size, int) and 0 < size <= len(shared):
             payload = memoryview(shared)[:size]
@@ -158,20 +160,6 @@ def _serve(conn: Connection, engine: Any, spec: WorkerSpec, report: sandbox.Sand
                            "error": f"worker error: {type(exc).__name__}: {exc}"}, b""
         reply["run_ms"] = round((time.perf_counter() - started) * 1000, 3)
         conn.send_bytes(encode_frame(reply, body))
-
-
-def _attach(conn: Connection, size: int) -> mmap.mmap | None:
-    """Map the memfd the node sends right after the `shm` frame."""
-    try:
-        fd = reduction.recv_handle(conn)
-    except (OSError, EOFError):
-        return None
-    try:
-        return mmap.mmap(fd, size)
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
 
 
 def _run(engine: Any, payload: memoryview, shared: mmap.mmap | None
@@ -225,4 +213,20 @@ def _probe(header: dict[str, Any]) -> dict[str, Any]:
                 connected = True
         except OSError:
             connected = False
-    return {"ok": True, "readable": readable, "connected": connected}
+    unix = {}
+    for path in header.get("unix", []):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+                client.settimeout(1.0)
+                client.connect(path)
+            unix[path] = True
+        except OSError:
+            unix[path] = False
+    try:
+        with open("/proc/self/environ", "rb") as handle:
+            environ = sorted(item.split(b"=", 1)[0].decode(errors="replace")
+                             for item in handle.read().split(b"\0") if item)
+    except OSError:
+        environ = []
+    return {"ok": True, "readable": readable, "connected": connected, "unix": unix,
+            "environ": environ}
