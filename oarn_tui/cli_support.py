@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from oarn_tui.config import ConfigError, NodeConfig, load_config
+from oarn_tui.textsafe import safe_text
 
 
 def default_home() -> Path:
@@ -37,7 +38,8 @@ class UserError(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"error: {safe_text(self.format_message(), multiline=True, limit=None)}",
+                   err=True)
 
 
 @dataclass
@@ -72,14 +74,17 @@ json_option = click.option("--json", "as_json", is_flag=True,
 
 
 def emit(data: Any, as_json: bool, human: str | Callable[[Any], str] | None = None) -> None:
-    """Print `data` as JSON, or a human rendering of it."""
+    """Print `data` as JSON, or a human rendering of it. JSON escapes every control and
+    non-ASCII character itself; the human text is passed through `safe_text`, since it shows
+    strings from peers and the chain (no terminal escape reaches the user's terminal)."""
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
         return
     if human is None:
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
-        click.echo(human(data) if callable(human) else human)
+        text = human(data) if callable(human) else human
+        click.echo(safe_text(text, multiline=True, limit=None))
 
 
 def env_flag(name: str) -> bool:

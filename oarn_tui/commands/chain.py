@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
+from oarn_tui.textsafe import safe_text
 
 T = TypeVar("T")
 TOKENS = ("eth", "gov", "comp")
@@ -253,8 +254,10 @@ def _task_json(task: Any) -> dict[str, Any]:
 
 
 def _task_line(task: dict[str, Any]) -> str:
+    """One task; framework and CIDs are the requester's strings, so each is made safe."""
     return (f"#{task['task_id']:<5} {task['status']:<10} {task['reward_per_executor']['amount']:>8}"
-            f" COMP  R={task['redundancy']}  {task['framework']:<6} model {task['model_cid']}")
+            f" COMP  R={task['redundancy']}  {safe_text(task['framework']):<6} model "
+            f"{safe_text(task['model_cid'])}")
 
 
 @click.command("list")
@@ -296,7 +299,7 @@ def task_status(app: AppContext, task_id: int, as_json: bool) -> None:
 
     data = _run(read())
     emit(data, as_json, lambda d: _task_line(d) + "\n" + "\n".join(
-        f"  {c['executor']}  {c['state']}" for c in d["claims"]))
+        f"  {safe_text(c['executor'])}  {safe_text(c['state'])}" for c in d["claims"]))
 
 
 @click.command("history")

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
+from oarn_tui.textsafe import safe_text
 
 
 @contextlib.contextmanager
@@ -37,11 +38,12 @@ def _size(value: int) -> str:
 
 
 def _describe(manifest: dict[str, Any]) -> str:
-    lines = [f"{key}: {manifest[key]}" for key in
+    """A manifest, one `key: value` a line (names and fields may come from the network)."""
+    lines = [f"{key}: {safe_text(manifest[key], limit=None)}" for key in
              ("name", "cid", "size", "sha256", "format", "path", "pinned") if key in manifest]
     extra = sorted(set(manifest) - {"name", "cid", "size", "sha256", "format", "path",
                                     "pinned", "file", "added_at"})
-    lines += [f"{key}: {manifest[key]}" for key in extra]
+    lines += [f"{safe_text(key)}: {safe_text(manifest[key], limit=None)}" for key in extra]
     return "\n".join(lines)
 
 
@@ -75,8 +77,8 @@ def list_models(app: AppContext, as_json: bool) -> None:
     def human(rows: list[dict[str, Any]]) -> str:
         if not rows:
             return "no models yet; add one with `oarn model add FILE`"
-        return "\n".join(f"{row['name']:<24} {row['format']:<12} {_size(row['size']):>10}  "
-                         f"{row['cid']}" for row in rows)
+        return "\n".join(f"{safe_text(row['name']):<24} {safe_text(row['format']):<12} "
+                         f"{_size(row['size']):>10}  {safe_text(row['cid'])}" for row in rows)
 
     emit({"models": models}, as_json, lambda data: human(data["models"]))
 
@@ -100,7 +102,7 @@ def remove(app: AppContext, model_ref: str, as_json: bool) -> None:
     """Unpin a model, delete its file and collect its blocks."""
     with _model_store(app) as storage:
         result = storage.models.remove(model_ref)
-    emit(result, as_json, f"removed {result['name']} ({result['cid']}), "
+    emit(result, as_json, f"removed {safe_text(result['name'])} ({safe_text(result['cid'])}), "
                           f"freed {_size(result['freed_bytes'])}")
 
 

@@ -13,6 +13,7 @@ import click
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
 from oarn_tui.config import CONFIG_FILE, PROFILES, render_default_config
 from oarn_tui.fsutil import atomic_write_text, private_dir
+from oarn_tui.textsafe import safe_text
 
 
 @click.command()
@@ -119,8 +120,8 @@ def _render_status(doc: dict[str, Any]) -> str:
         return (f"Node on {doc['home']} is not running (profile {doc['profile']}, "
                 f"wallet {doc['wallet']['state']}). Start it with `oarn start`.")
     lines = [
-        f"OARN node {doc['node_name']} · {doc['profile']} · up {doc['uptime_s']:.0f} s · "
-        f"PID {doc['pid']}",
+        f"OARN node {safe_text(doc['node_name'])} · {doc['profile']} · "
+        f"up {doc['uptime_s']:.0f} s · PID {doc['pid']}",
         f"peer id   {doc.get('peer_id') or '—'}  ({doc['peers']} peers, network "
         f"{doc['network']['state']}, reachable {doc['network']['reachable']})",
         f"wallet    {doc['wallet'].get('address') or '—'} ({doc['wallet']['state']})",
@@ -128,8 +129,8 @@ def _render_status(doc: dict[str, Any]) -> str:
         f"{doc['chain'].get('block') or '—'}",
         f"accepting {'yes' if doc.get('accepting') else 'paused'} · tasks "
         + (", ".join(f"{k} {v}" for k, v in sorted(doc["tasks"].items())) or "none"),
-        "services  " + ", ".join(f"{name} {s['state']}" + (f" ({s['reason']})" if s["reason"]
-                                                            else "")
+        "services  " + ", ".join(f"{name} {s['state']}" + (f" ({safe_text(s['reason'])})"
+                                                            if s["reason"] else "")
                                  for name, s in sorted(doc["services"].items())),
     ]
     return "\n".join(lines)
@@ -160,12 +161,12 @@ def _format_log_line(line: str) -> str:
     try:
         entry = json.loads(line)
     except ValueError:
-        return line
+        return safe_text(line, limit=None)
     stamp = time.strftime("%H:%M:%S", time.localtime(entry.get("ts", 0)))
     extras = " ".join(f"{k}={v}" for k, v in entry.items()
                       if k not in ("ts", "level", "logger", "msg"))
-    return f"{stamp} {entry.get('level', '?'):7} {entry.get('msg', '')}" + (
-        f"  {extras}" if extras else "")
+    return safe_text(f"{stamp} {entry.get('level', '?'):7} {entry.get('msg', '')}" + (
+        f"  {extras}" if extras else ""), limit=None)  # log lines embed peers' words
 
 
 @click.command()
@@ -191,12 +192,12 @@ def logs(app: AppContext, lines: int, follow: bool, as_json: bool) -> None:
         emit({"log_path": str(path), "lines": entries}, True)
         return
     for line in recent:
-        click.echo(line if as_json else _format_log_line(line))
+        click.echo(safe_text(line, limit=None) if as_json else _format_log_line(line))
     if follow:
         if not path.exists():
             raise UserError(f"no log yet at {path}; start the node first")
         try:
             for line in follow_log(path):
-                click.echo(line if as_json else _format_log_line(line))
+                click.echo(safe_text(line, limit=None) if as_json else _format_log_line(line))
         except KeyboardInterrupt:
             return

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
+from oarn_tui.textsafe import safe_text
 
 
 @click.command("peers")
@@ -47,15 +48,16 @@ def _render(report: dict[str, Any]) -> str:
             seen = time.strftime("%Y-%m-%d %H:%M", time.localtime(peer["last_seen"])) \
                 if peer["last_seen"] else "never"
             address = peer["addrs"][0] if peer["addrs"] else "-"
-            lines.append(f"  {peer['peer_id']}  {address}  last seen {seen}"
+            lines.append(f"  {safe_text(peer['peer_id'])}  {safe_text(address)}  last seen {seen}"
                          f"  failures {peer['failures']}")
         if not report["known"]:
             lines.append("  (none)")
         return "\n".join(lines)
     network = report.get("network") or {}
-    lines = [f"{len(report['peers'])} connected peer(s); network {network.get('state', '?')}, "
-             f"reachable: {network.get('reachable', 'unknown')}"]
-    for peer in report["peers"]:
-        lines.append(f"  {peer['peer_id']}  {peer.get('address') or '-'}"
+    lines = [f"{len(report['peers'])} connected peer(s); network "
+             f"{safe_text(network.get('state', '?'))}, "
+             f"reachable: {safe_text(network.get('reachable', 'unknown'))}"]
+    for peer in report["peers"]:  # ids and addresses are what the peers announced
+        lines.append(f"  {safe_text(peer['peer_id'])}  {safe_text(peer.get('address') or '-')}"
                      f"  score {float(peer.get('score', 0.0)):.1f}")
     return "\n".join(lines)

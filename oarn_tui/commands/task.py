@@ -18,6 +18,7 @@ import click
 
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
 from oarn_tui.commands.chain import task_history, task_list, task_status
+from oarn_tui.textsafe import safe_text
 
 PUBLIC_NOTICE = ("note: the model and input are public on the network: any node can fetch them "
                  "by CID.")
@@ -249,6 +250,7 @@ def claim(app: AppContext, task_id: int, force: bool, password_file: Path | None
 
     record = asyncio.run(run())
     emit(record, as_json, f"task {task_id}: {record.get('stage')}"
-         + (f" ({record['failure_reason']})" if record.get("failure_reason") else ""))
+         + (f" ({safe_text(record['failure_reason'], limit=None)})"
+            if record.get("failure_reason") else ""))
     if record.get("stage") in ("failed", "rejected", "released"):
         raise SystemExit(1)
