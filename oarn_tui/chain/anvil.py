@@ -4,6 +4,7 @@ anvil comes from the npm package `@foundry-rs/anvil-linux-amd64` (the project's
 `contracts/node_modules`, a global npm install, `PATH`, or `OARN_ANVIL`). It always listens on
 127.0.0.1 with a port chosen by the OS (`--port 0`, read back from its log), runs with
 `--prune-history` and its own `HOME` so nothing lands in `~/.foundry`, and is stopped by PID.
+Unless started detached (`oarn devnet up`), it ends with the process that started it.
 """
 
 from __future__ import annotations
@@ -143,12 +144,17 @@ def stop_pid(pid: int, timeout: float = 10.0,
 
 def start_anvil(work_dir: Path, *, state_path: Path | None = None, detached: bool = False,
                 extra_args: list[str] | None = None, chain_id: int = DEVNET_CHAIN_ID,
-                balance_eth: int = 10_000, timeout: float = 15.0) -> AnvilProcess:
+                balance_eth: int = 10_000, timeout: float = 15.0,
+                record: Any = None) -> AnvilProcess:
     """Start anvil on 127.0.0.1 with an OS-chosen port; files go to `work_dir` only.
 
     `state_path` loads the chain from that file if present and dumps it there on SIGTERM.
-    `detached` starts it in its own session so it outlives the calling command.
+    `detached` starts it in its own session so it outlives the calling command; otherwise it
+    leads its own process group and is SIGKILLed when the calling process ends, however it
+    ends. `record` (a `proclife.ChildRecord`) notes its PID for a later reaper.
     """
+    from oarn_tui.proclife import spawn
+
     binary = require_anvil()
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "anvil.log"
@@ -164,9 +170,9 @@ def start_anvil(work_dir: Path, *, state_path: Path | None = None, detached: boo
     args += extra_args or []
     env = {**os.environ, "HOME": str(anvil_home), "NO_COLOR": "1"}
     with open(log_path, "wb") as log:
-        popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT, env=env, cwd=work_dir,
-                                 start_new_session=detached)
+        popen = spawn(args, die_with_parent=not detached, new_session=detached, record=record,
+                      label="anvil", stdin=subprocess.DEVNULL, stdout=log,
+                      stderr=subprocess.STDOUT, env=env, cwd=work_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         match = LISTENING.search(log_path.read_text(errors="replace"))

@@ -1,10 +1,10 @@
 """A local OARN devnet: anvil, the deployed contracts, funded accounts and a description file.
 
-`devnet_up` starts anvil detached (it outlives the command), deploys the whole system, funds the
-devnet accounts with ETH, GOV and COMP and writes `devnet.json` into the state directory:
-`{rpc_url, chain_id, registry, contracts, bootstrap, state_dir, faucet}`. Any home joins with
-`join_devnet(home, state_dir)`, which writes the `devnet` profile into its config.toml.
-`devnet_down` stops anvil by PID and removes every file `devnet_up` made.
+`devnet_up` starts anvil detached (it outlives the command; the demo's does not), deploys the
+whole system, funds the devnet accounts with ETH, GOV and COMP and writes `devnet.json` into
+the state directory: `{rpc_url, chain_id, registry, contracts, bootstrap, state_dir, faucet}`.
+Any home joins with `join_devnet(home, state_dir)`, which writes the `devnet` profile into its
+config.toml. `devnet_down` stops anvil by PID and removes every file `devnet_up` made.
 """
 
 from __future__ import annotations
@@ -91,8 +91,13 @@ def _faucet() -> Any:
 
 
 def devnet_up(home: Path, state_dir: Path | None = None, *, with_ens: bool = False,
-              write_profile: bool = True) -> dict[str, Any]:
-    """Start (or resume from a kept state) the devnet of `state_dir`; returns its description."""
+              write_profile: bool = True, detached: bool = True,
+              record: Any = None) -> dict[str, Any]:
+    """Start (or resume from a kept state) the devnet of `state_dir`; returns its description.
+
+    `detached` (the `oarn devnet up` command) lets anvil outlive the caller; otherwise (the
+    demo) anvil ends with the calling process and is noted in `record` for a later reaper.
+    """
     from oarn_tui.chain.deploy import deploy_system, fund_account
 
     state_dir = Path(state_dir or default_state_dir(home)).resolve()
@@ -108,7 +113,7 @@ def devnet_up(home: Path, state_dir: Path | None = None, *, with_ens: bool = Fal
     started = time.monotonic()
     # Interval blocks as well as automine: chain time follows the clock like a real L2, so
     # deadlines pass (and their finalize estimates succeed) on an idle devnet.
-    anvil = start_anvil(state_dir, state_path=state_path, detached=True,
+    anvil = start_anvil(state_dir, state_path=state_path, detached=detached, record=record,
                         extra_args=["--block-time", "1", "--mixed-mining"])
     try:
         atomic_write_text(state_dir / PID_FILE, f"{anvil.pid}\n", mode=0o644)

@@ -2,7 +2,10 @@
 
 Everything lives under `<home>/demo/` (the devnet state, one home per worker, the requester's
 home, a generated passphrase file) and is removed again at the end; the processes are stopped by
-PID. The devnet accounts (anvil's well-known test keys) fund the participants, as on any devnet.
+PID. anvil and the worker daemons are SIGKILLed by the kernel when the demo's process ends,
+however it ends (`proclife`), and are recorded in `<home>/demo/children.json`: a demo started
+after a crash reaps whatever survived the previous one. The devnet accounts (anvil's well-known
+test keys) fund the participants, as on any devnet.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ class DemoCluster:
     @property
     def password_file(self) -> Path:
         return self.root / "passphrase"
+
+    @property
+    def children(self) -> Any:
+        """The record of the demo's processes (anvil, the workers), for a later reaper."""
+        from oarn_tui.proclife import ChildRecord
+
+        return ChildRecord(self.root / "children.json")
 
     @property
     def requester_home(self) -> Path:
@@ -100,15 +110,19 @@ def prepare(cluster: DemoCluster, say: Callable[[str], None]) -> None:
     """Devnet up, homes and wallets made, executors staked."""
     from oarn_tui.chain.anvil import devnet_keys
     from oarn_tui.chain.devnet import devnet_up
+    from oarn_tui.proclife import reap
 
     if cluster.root.exists():
+        if reap(cluster.children):
+            say("stopped processes a previous demo left running")
         shutil.rmtree(cluster.root)
     private_dir(cluster.root)
     passphrase = secrets.token_urlsafe(24)
     atomic_write_text(cluster.password_file, passphrase + "\n")
     say("starting the devnet (anvil) and deploying the OARN contracts…")
     private_dir(cluster.requester_home)
-    cluster.devnet = devnet_up(cluster.requester_home, cluster.state_dir)
+    cluster.devnet = devnet_up(cluster.requester_home, cluster.state_dir, detached=False,
+                               record=cluster.children)
     keys = devnet_keys()
     for index, home in enumerate(cluster.worker_homes, start=1):
         _make_home(home, f"demo-worker-{index}", keys[index], passphrase, cluster.state_dir,
@@ -120,15 +134,15 @@ def prepare(cluster: DemoCluster, say: Callable[[str], None]) -> None:
 
 
 def start_workers(cluster: DemoCluster, say: Callable[[str], None]) -> None:
-    """Start each worker daemon (`oarn start`), in parallel."""
+    """Start each worker daemon (`oarn start`), in parallel; each ends with this process."""
     from concurrent.futures import ThreadPoolExecutor
 
     from oarn_tui.cli_support import AppContext
     from oarn_tui.runtime.daemon import start_background
 
     def start(home: Path) -> int:
-        return int(start_background(AppContext(home=home),
-                                    password_file=cluster.password_file)["pid"])
+        return int(start_background(AppContext(home=home), password_file=cluster.password_file,
+                                    die_with_parent=True, record=cluster.children)["pid"])
 
     with ThreadPoolExecutor(cluster.workers) as pool:
         cluster.worker_pids = list(pool.map(start, cluster.worker_homes))
@@ -145,6 +159,7 @@ def teardown(cluster: DemoCluster, *, keep: bool = False) -> None:
             stop_node(home, timeout=15)
     with contextlib.suppress(Exception):
         devnet_down(cluster.state_dir)
+    cluster.children.clear()
     if not keep:
         shutil.rmtree(cluster.root, ignore_errors=True)
 

@@ -107,6 +107,7 @@ async def _serve(config: Any, passphrase: bytearray | None, unlock_source: str) 
     runtime = build_runtime(config, passphrase=passphrase, unlock_source=unlock_source)
     if passphrase is not None:
         passphrase[:] = b"\0" * len(passphrase)
+    _reap_leftovers(config.home)
     control = ControlServer(runtime)
     loop = asyncio.get_running_loop()
 
@@ -134,9 +135,26 @@ async def _serve(config: Any, passphrase: bytearray | None, unlock_source: str) 
     return 0
 
 
+def _reap_leftovers(home: Path) -> None:
+    """With the home lock held: stop what a crashed predecessor's children left running (by
+    their recorded PIDs and start times), then record this daemon's children there."""
+    from oarn_tui.proclife import ChildRecord, reap, set_default_record
+
+    record = ChildRecord.for_home(home)
+    reaped = reap(record)
+    if reaped:
+        log.warning("reaped %d leftover process(es) of a previous run", len(reaped))
+    set_default_record(record)
+
+
 def start_background(app: AppContext, *, password_file: Path | None = None,
-                     timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
-    """Fork the daemon (`python -m oarn_tui --daemon`), wait until its socket answers."""
+                     timeout: float = START_TIMEOUT_S, die_with_parent: bool = False,
+                     record: Any = None) -> dict[str, Any]:
+    """Fork the daemon (`python -m oarn_tui --daemon`), wait until its socket answers.
+
+    `die_with_parent`: the daemon is SIGKILLed when the calling process ends, however it ends
+    (the demo's workers); `record` (a `proclife.ChildRecord`) notes it for a later reaper.
+    """
     config = app.require_initialised()
     if is_locked(app.home):
         pid = read_pid(app.home)
@@ -156,10 +174,13 @@ def start_background(app: AppContext, *, password_file: Path | None = None,
         read_fd, write_fd = os.pipe()
         command += ["--password-fd", str(read_fd)]
         pass_fds = (read_fd,)
+    from oarn_tui.proclife import spawn
+
     with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=stderr, pass_fds=pass_fds, start_new_session=True,
-                                   close_fds=True)
+        process = spawn(command, die_with_parent=die_with_parent, new_session=True,
+                        record=record, label=f"oarn daemon {app.home.name}",
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                        pass_fds=pass_fds, close_fds=True)
     if read_fd is not None and write_fd is not None and passphrase is not None:
         os.close(read_fd)
         try:

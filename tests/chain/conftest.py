@@ -1,4 +1,5 @@
-"""Fixtures for the chain tests: one real anvil per test module, stopped by PID."""
+"""Fixtures for the chain tests: one real anvil per test module, stopped by PID (and killed by
+the kernel with the test process, however that ends: `start_anvil` ties it to its parent)."""
 
 from __future__ import annotations
 
