@@ -223,8 +223,8 @@ class AnnouncementIntake:
                  seen: BoundedSet | None = None,
                  already_handled: Callable[[int], bool] = lambda _task_id: False) -> None:
         self.counter = counter
-        self.budgets = budgets or OriginBudgets()
-        self.seen = seen or BoundedSet(MAX_SEEN_IDS)
+        self.budgets = OriginBudgets() if budgets is None else budgets
+        self.seen = BoundedSet(MAX_SEEN_IDS) if seen is None else seen
         self.already_handled = already_handled
         self.stats = {"admitted": 0, "duplicate": 0, "over_budget": 0, "beyond_counter": 0}
 
