@@ -1,7 +1,9 @@
 """Gossip bodies of the pipeline: task announcements and result notices.
 
 Announcements are hints: a worker always reads the task from the chain before acting, so a
-forged or stale announcement costs one read, never a wrong claim.
+forged or stale announcement never causes a wrong claim. What hints may cost is bounded by
+`intake.AnnouncementIntake` (budgets per origin before any RPC, the chain's task counter); the
+announced model name is display only — `accepted_models` never matches it (see compute.policy).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def announced_task_ids(body: dict[str, Any]) -> tuple[list[int], list[str]]:
 
 
 def model_names(body: dict[str, Any]) -> dict[int, str]:
-    """Announced model names by task id (display and `accepted_models` matching only)."""
+    """Announced model names by task id (display only: never trusted for `accepted_models`)."""
     names: dict[int, str] = {}
     for item in body.get("tasks") or ():
         if isinstance(item, dict) and isinstance(item.get("task_id"), int):
