@@ -151,6 +151,13 @@ class ScoringBitswapClient(BitswapClient):
         if good:
             await super()._process_blocks_v110(good, peer_id)
 
+    async def connected(self, network: Any, conn: Any) -> None:
+        """A banned peer that connects again (it dials us, or libp2p redials it) is dropped."""
+        peer_id = getattr(getattr(conn, "muxed_conn", None), "peer_id", None)
+        if peer_id is not None and self.block_store.banned(peer_id.to_base58()) and \
+                self._nursery is not None:
+            self._nursery.start_soon(self._drop_banned, peer_id)
+
     async def _drop_banned(self, peer_id: Any) -> None:
         """Close every connection to a banned peer (bounded, never raises)."""
         log.warning("disconnecting %s: banned for bad blocks", peer_id.to_base58())
