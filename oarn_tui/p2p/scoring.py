@@ -1,8 +1,13 @@
-"""Per-peer scores: invalid messages lower a peer's score; below a threshold it is ignored."""
+"""Per-peer scores: invalid messages lower a peer's score; below a threshold it is ignored.
+
+At most `max_peers` scores are kept (the least recently touched goes first), so peers that
+connect under ever new identities cannot grow this table without bound.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 PENALTIES = {
@@ -20,6 +25,7 @@ PENALTIES = {
     "bad_block": 25.0,  # a bitswap block matching no CID we asked for (storage.bitswap)
 }
 DEFAULT_PENALTY = 5.0
+MAX_SCORED_PEERS = 10_000
 
 
 @dataclass
@@ -35,13 +41,21 @@ class PeerScore:
 class PeerScores:
     """Scores that decay back towards zero (half-life `half_life_s`) so peers can recover."""
 
-    def __init__(self, ban_threshold: float = -100.0, half_life_s: float = 600.0) -> None:
+    def __init__(self, ban_threshold: float = -100.0, half_life_s: float = 600.0,
+                 max_peers: int = MAX_SCORED_PEERS) -> None:
         self.ban_threshold = ban_threshold
         self.half_life_s = half_life_s
-        self._peers: dict[str, PeerScore] = {}
+        self.max_peers = max_peers
+        self._peers: OrderedDict[str, PeerScore] = OrderedDict()
 
     def _entry(self, peer_id: str) -> PeerScore:
-        entry = self._peers.setdefault(peer_id, PeerScore())
+        entry = self._peers.get(peer_id)
+        if entry is None:
+            entry = self._peers[peer_id] = PeerScore()
+            while len(self._peers) > self.max_peers:
+                self._peers.popitem(last=False)
+        else:
+            self._peers.move_to_end(peer_id)
         now = time.monotonic()
         entry.score *= 0.5 ** ((now - entry.updated) / self.half_life_s)
         entry.updated = now

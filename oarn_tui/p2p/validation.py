@@ -29,6 +29,7 @@ RELAY_FACTOR = 10  # a forwarder's budget, in origins' budgets
 # faith is not penalised for it, only the origin when it delivers the message itself
 ORIGIN_REASONS = frozenset({"rate_limited", "replay"})
 MAX_BUCKETS = 10_000
+MAX_LOG_KEYS = 10_000  # (peer, reason) pairs remembered for once-per-window logging
 
 
 def verify_account_binding(peer_id: str, address: str, signature: str) -> bool:
@@ -151,8 +152,15 @@ class MessageValidator:
         key = (forwarder, error.reason)
         now = time.monotonic()
         if now - self._logged.get(key, -1e9) >= self.log_window_s:
+            if key not in self._logged and len(self._logged) >= MAX_LOG_KEYS:
+                self._logged.clear()  # forgetting only means one more log line per peer
             self._logged[key] = now
             log.warning("dropped message from %s: %s", forwarder, error)
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries each table holds (all are capped; for tests and status)."""
+        return {"seen": len(self._seen), "buckets": len(self._buckets),
+                "bindings": len(self._bindings), "logged": len(self._logged)}
 
 
 class RateWindow:

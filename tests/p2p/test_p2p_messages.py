@@ -167,3 +167,25 @@ def test_rate_window_tells_how_long_to_wait() -> None:
     window.record(now=10.4)
     assert window.delay(now=10.5) == pytest.approx(0.5)
     assert window.delay(now=11.0) == 0.0
+
+
+def test_validator_memory_stays_bounded_when_peers_keep_minting_identities() -> None:
+    """Each fresh identity delivering garbage adds a score and a log key; both tables stay
+    capped however many identities an attacker mints (issue 14)."""
+    from oarn_tui.p2p.validation import MAX_LOG_KEYS
+
+    scores = PeerScores(max_peers=1_000)
+    validator = MessageValidator(scores)
+    logger = logging.getLogger("oarn.p2p.validation")
+    level, logger.disabled = logger.level, True  # 12 000 warnings are not the point here
+    try:
+        for index in range(MAX_LOG_KEYS + 2_000):
+            validator.is_valid(f"12D3KooWFresh{index}", b"{garbage")
+    finally:
+        logger.disabled = False
+        logger.setLevel(level)
+    assert len(scores.snapshot()) == 1_000
+    assert "12D3KooWFresh0" not in scores.snapshot()  # the least recently seen went first
+    assert scores.score(f"12D3KooWFresh{MAX_LOG_KEYS + 1_999}") < 0
+    assert validator.sizes()["logged"] <= MAX_LOG_KEYS
+    assert validator.dropped == {"malformed": MAX_LOG_KEYS + 2_000}
