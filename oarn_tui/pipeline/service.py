@@ -325,7 +325,9 @@ class PipelineService:
             self._known.add(task_id)
             await self._run(task_id, force=force)
             record = runtime.ledger.get(str(task_id))
-            return record.to_dict() if record else {"task_id": str(task_id)}
+            if record is None:  # the chain has no such task (nothing was written)
+                raise CommandError(f"no task {task_id} on chain")
+            return record.to_dict()
 
         for name, handler in {"task.submit": submit, "task.wait": wait, "task.result": result,
                               "task.cancel": cancel, "task.claim": claim}.items():

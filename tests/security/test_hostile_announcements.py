@@ -9,6 +9,8 @@ import random
 import time
 from pathlib import Path
 
+import pytest
+
 from oarn_tui.p2p.host import generate_identity
 from oarn_tui.pipeline.intake import (
     COUNTER_TTL_S,
@@ -62,6 +64,12 @@ async def test_a_flood_of_fake_ids_from_fresh_identities_costs_no_task_read_and_
         stats = doc["pipeline"]["announcements"]
         assert stats["admitted"] == 0, stats
         assert len(pipeline.intake.seen) == 0 and len(pipeline.intake.budgets) == 0
+        # asking for an unknown id by hand says so, and leaves no row either
+        from oarn_tui.runtime.node import CommandError
+
+        with pytest.raises(CommandError, match="no task 99 on chain"):
+            await runtime.commands.call("task.claim", task_id=99)
+        assert runtime.ledger.counts() == {}
     finally:
         await runtime.stop()
         runtime.close()
