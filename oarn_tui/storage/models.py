@@ -21,6 +21,7 @@ from oarn_tui.fsutil import atomic_write_text
 from oarn_tui.storage.cid import CID, CIDError
 from oarn_tui.storage.content import LocalContentStore, write_chunks_atomically
 from oarn_tui.storage.fetch import BlockFetcher, ProgressCallback, fetch_dag
+from oarn_tui.storage.limits import ContentRefused
 from oarn_tui.storage.unixfs import iter_file
 
 log = logging.getLogger(__name__)
@@ -148,10 +149,17 @@ class ModelStore:
         try:
             await fetch_dag(root, fetcher, self.blocks, progress=progress,
                             limits=self.content.limits)
-        except BaseException:
+        except BaseException as error:
             self.blocks.unpin(root, reason)
+            if isinstance(error, ContentRefused):
+                self.drop_refused(root)
             raise
         return self._register(name, root, suffix, None, fetched=True)
+
+    def drop_refused(self, root: CID) -> int:
+        """Delete the stored blocks of a refused DAG that nothing else pins; returns how many."""
+        keys = self.blocks.dag_keys(root)
+        return self.blocks.collect_garbage(None, only=keys).removed_blocks
 
     def _register(self, name: str, cid: CID, suffix: str, fmt: str | None,
                   fetched: bool = False) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from oarn_tui.storage.blockstore import Blockstore
 from oarn_tui.storage.cid import CID, as_cid
 from oarn_tui.storage.content import ContentStore, LocalContentStore
 from oarn_tui.storage.fetch import BlockFetcher
-from oarn_tui.storage.limits import DagLimits, FetchBudget
+from oarn_tui.storage.limits import ContentRefused, DagLimits, FetchBudget
 from oarn_tui.storage.models import ModelStore
 
 BYTES_PER_GB = 10**9
@@ -204,5 +204,9 @@ class StorageService:
             if callable(exchange_fetch):  # the bitswap exchange finds providers first
                 await exchange_fetch(root, progress=progress)  # checked against its limits
             return await storage.models.pull(root, self.fetcher, model_name, progress=progress)
+        except ContentRefused:
+            storage.blocks.unpin(root, "pull-in-progress")
+            await asyncio.to_thread(storage.models.drop_refused, root)  # nothing stays behind
+            raise
         finally:
             storage.blocks.unpin(root, "pull-in-progress")

@@ -63,3 +63,28 @@ async def test_storage_service_commands_and_retention(tmp_path: Path) -> None:
     finally:
         await runtime.stop()
     assert service.status()["state"] == "stopped"
+
+
+async def test_storage_limits_come_from_config_and_refuse_a_pulled_dag_bomb(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from oarn_tui.storage.limits import ContentRefused
+
+    monkeypatch.setenv("OARN_STORAGE_MAX_DAG_REPEATS", "4")
+    monkeypatch.setenv("OARN_STORAGE_MAX_TASK_BYTES", "5000")
+    service = StorageService()
+    runtime = NodeRuntime(load_config(tmp_path / "home"), [service], log_to_file=False)
+    await runtime.start()
+    try:
+        storage = service.storage
+        assert storage is not None
+        assert service.limits.max_repeats == 4 and storage.local.limits.max_repeats == 4
+        assert service.task_budget().max_bytes == 5000
+        remote = LocalContentStore(Blockstore(tmp_path / "remote"))
+        root = remote.add_file_sync(bytes(8 * CHUNK_SIZE))  # one zero chunk, 8 times
+        service.set_fetcher(StoreFetcher(remote.blocks))
+        with pytest.raises(ContentRefused, match="more than 4 times"):
+            await runtime.commands.call("model.pull", cid=str(root), model_name="zeros")
+        assert storage.blocks.pins() == [] and storage.blocks.count() == 0
+        assert await runtime.commands.call("model.list") == []
+    finally:
+        await runtime.stop()
