@@ -8,7 +8,8 @@ against `DagLimits` as the node is met, before any of its children is fetched:
 - the root's declared file size against `max_bytes` (the task's declared size or the node's);
 - links per node, depth, blocks per file, and how often one block may occur in the file;
 - each node's declared size against what its parent declared for it, its `blocksizes` against
-  its own size, each child's encoded bytes against its link's Tsize;
+  its own size, its encoded bytes plus its links' Tsizes against its own link's Tsize (and the
+  root's against the file limit plus an allowance for structure);
 - the bytes actually met against the root's declaration (so assembly never writes more).
 
 A refusal raises `ContentRefused`: the content itself is bad, so no other peer can fix it (not a
@@ -94,6 +95,8 @@ class DagWalk:
         self.done = 0
         self.blocks = 0
         self._seen: dict[str, int] = {}
+        # encoded bytes may exceed file bytes by the DAG's structure: a generous allowance
+        self.transfer_cap = self.limits.max_bytes + self.limits.max_bytes // 4 + (1 << 20)
 
     def visit(self, cid: CID, block: bytes, depth: int = 0, declared_size: int | None = None,
               link_tsize: int = 0) -> FileNode:
@@ -120,14 +123,15 @@ class DagWalk:
             if node.size > limits.max_bytes:
                 raise ContentRefused(f"{self.root} declares {node.size} bytes, over the limit "
                                      f"of {limits.max_bytes}")
-        self._check_children(cid, node)
+        self._check_children(cid, block, node, link_tsize)
         self.done += len(node.data)
         if self.done > self.total:
             raise ContentRefused(f"{self.root} holds more than the {self.total} bytes it "
                                  "declares")
         return node
 
-    def _check_children(self, cid: CID, node: FileNode) -> None:
+    def _check_children(self, cid: CID, block: bytes, node: FileNode,
+                        link_tsize: int) -> None:
         links = node.links
         if len(links) > self.limits.max_links:
             raise ContentRefused(f"block {cid} has {len(links)} links, over the limit of "
@@ -145,6 +149,13 @@ class DagWalk:
         if len(node.data) + sum(node.child_sizes) != node.size:
             raise ContentRefused(f"block {cid} declares {node.size} bytes but its parts sum to "
                                  f"{len(node.data) + sum(node.child_sizes)}")
+        below = sum(link.tsize for link in links)  # Tsize: encoded bytes of each subtree
+        if link_tsize and len(block) + below > link_tsize:
+            raise ContentRefused(f"block {cid}'s subtrees declare {len(block) + below} bytes, "
+                                 f"more than the {link_tsize} its link declares")
+        if below > self.transfer_cap:
+            raise ContentRefused(f"{self.root} declares {below} bytes to transfer, over the "
+                                 f"limit of {self.transfer_cap}")
 
     def finish(self) -> int:
         """The file size, after checking every declared byte was met."""

@@ -167,6 +167,18 @@ async def test_node_declaring_less_than_its_children_hold_is_refused(tmp_path: P
         await fetch_dag(root, StoreFetcher(attacker), Blockstore(tmp_path / "victim"))
 
 
+async def test_root_whose_links_declare_a_huge_transfer_is_refused_before_its_children(
+        tmp_path: Path) -> None:
+    attacker = Blockstore(tmp_path / "attacker")
+    leaf = attacker.put_block(b"8 bytes!", RAW)
+    root = file_node(attacker, [(leaf, 8, 1 << 40)])  # Tsize: "1 TiB below this link"
+    fetcher = CountingFetcher(attacker)
+    victim = Blockstore(tmp_path / "victim")
+    with pytest.raises(ContentRefused, match="bytes to transfer, over the limit"):
+        await fetch_dag(root, fetcher, victim)
+    assert fetcher.requested == 1 and victim.count() == 0
+
+
 async def test_result_larger_than_declared_is_refused_while_streaming(tmp_path: Path) -> None:
     store = Blockstore(tmp_path / "blocks")
     big = store.put_block(os.urandom(CHUNK_SIZE), RAW)
