@@ -296,3 +296,27 @@ async def test_peer_sending_bad_blocks_is_scored_down_banned_and_disconnected(
     with pytest.raises(FetchError):
         await asyncio.wait_for(exchange.fetch(wanted[0], hint=liar.peer_id), 30)
     assert adapter.bad_blocks[liar.peer_id] == before
+
+
+async def test_dag_bomb_served_over_bitswap_is_refused_by_the_exchange(tmp_path: Path) -> None:
+    """The worker's path: `BitswapExchange.fetch` from the task's requester (a real peer)."""
+    attacker_blocks = Blockstore(tmp_path / "attacker")
+    root, _wire = dag_bomb(attacker_blocks)
+    attacker = node(tmp_path, "attacker", VerifiedBlockStore(attacker_blocks))
+    await attacker.start()
+    victim_blocks = Blockstore(tmp_path / "victim")
+    adapter = VerifiedBlockStore(victim_blocks)
+    victim = node(tmp_path, "victim", adapter,
+                  bootstrap=[attacker.snapshot()["listen_addrs"][0]])
+    try:
+        await victim.start()
+        exchange = BitswapExchange(victim, victim_blocks, adapter, block_timeout_s=5.0)
+        assert await wait_for(lambda: attacker.peer_id in {p["peer_id"] for p in victim.peers()})
+        with pytest.raises(ContentRefused, match="DAG bomb"):
+            await asyncio.wait_for(exchange.fetch(root, hint=attacker.peer_id,
+                                                  budget=FetchBudget(200 * MIB)), 60)
+        assert exchange.fetched_blocks == 2  # the root and the leaf, once: 282 KB, no more
+        assert victim_blocks.count() == 0 and victim_blocks.size() == 0
+    finally:
+        await victim.stop()
+        await attacker.stop()
