@@ -89,6 +89,7 @@ class ExecutorProcess:
         self._stderr_fd = -1
         self._info_fd = -1
         self._executor_pid = 0
+        self._init_pid = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -113,7 +114,7 @@ class ExecutorProcess:
             return 0
         try:
             info = json.loads(os.read(self._info_fd, 65536) or b"{}")
-            init = int(info["child-pid"])
+            init = self._init_pid = int(info["child-pid"])
             with open(f"/proc/{init}/task/{init}/children") as handle:
                 children = handle.read().split()
             return int(children[0]) if children else init
@@ -312,6 +313,7 @@ class ExecutorProcess:
                     os.kill(process.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=5.0)
+            _wait_gone(self._init_pid, 2.0)  # bwrap exits before its init has finished dying
         if self._socket is not None:
             with contextlib.suppress(OSError):
                 self._socket.close()
@@ -337,6 +339,21 @@ class ExecutorProcess:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._process.wait(timeout=2.0)
         self.kill()
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` is a live process (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _wait_gone(pid: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while pid and _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int

@@ -46,56 +46,22 @@ def memory_reason(text: str) -> bool:
                                             "cannot allocate memory", "memoryerror"))
 
 
-def _graph_tensors(graph: Any) -> Any:
-    """Every tensor a graph holds: initializers, sparse ones, attributes, subgraphs."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attribute in node.attribute:
-            yield from _attribute_tensors(attribute)
-
-
-def _attribute_tensors(attribute: Any) -> Any:
-    if attribute.HasField("t"):
-        yield attribute.t
-    yield from attribute.tensors
-    if attribute.HasField("sparse_tensor"):
-        yield attribute.sparse_tensor.values
-        yield attribute.sparse_tensor.indices
-    for sparse in attribute.sparse_tensors:
-        yield sparse.values
-        yield sparse.indices
-    if attribute.HasField("g"):
-        yield from _graph_tensors(attribute.g)
-    for graph in attribute.graphs:
-        yield from _graph_tensors(graph)
-
-
 def refuse_external_data(data: bytes) -> None:
     """Refuse an ONNX model whose tensors live in external files: ONNX Runtime resolves their
     paths against the working directory, so `tmp/...` or `../../..` would read files of the
-    machine into the result. A model that does not parse is left to ONNX Runtime's message."""
-    import onnx
+    machine into the result. A model that does not parse is left to ONNX Runtime's message
+    (inside the sandbox there is nothing but libraries to read anyway)."""
+    from oarn_tui.compute.onnx_scan import MalformedModel, external_tensors
 
-    model = onnx.ModelProto()
     try:
-        model.ParseFromString(data)
-    except Exception:  # protobuf raises its own DecodeError; ONNX Runtime then explains
+        found = external_tensors(data)
+    except MalformedModel:
         return
-    functions = [node for function in model.functions for node in function.node]
-    tensors = list(_graph_tensors(model.graph))
-    for node in functions:
-        for attribute in node.attribute:
-            tensors.extend(_attribute_tensors(attribute))
-    for tensor in tensors:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
-            location = next((entry.value for entry in tensor.external_data
-                             if entry.key == "location"), "?")
-            raise TaskError(f"model refused: tensor {tensor.name!r} keeps its data in an "
-                            f"external file ({location!r}); this node runs only self-contained "
-                            "ONNX models (save with save_as_external_data=False)", "model")
+    if found:
+        name, location = found[0]
+        raise TaskError(f"model refused: tensor {name!r} keeps its data in an external file "
+                        f"({location!r}); this node runs only self-contained ONNX models (save "
+                        "with save_as_external_data=False)", "model")
 
 
 class OnnxEngine:

@@ -7,8 +7,10 @@ service counts running tasks for `max_concurrent_tasks` and reads live telemetry
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from oarn_tui.compute import sandbox
 from oarn_tui.compute.policy import AcceptancePolicy, Decision, TaskRequirements
 from oarn_tui.compute.pool import (
     ExecutorPool,
@@ -36,6 +38,7 @@ class ComputeService:
         self.pool = ExecutorPool(SandboxSettings.from_config(config),
                                  max_workers=config.compute.max_concurrent_tasks)
         self.policy = AcceptancePolicy.from_config(config)
+        await asyncio.to_thread(sandbox.status)  # probe once, off the loop (cached)
         self._state, self._reason = "running", "ready"
 
     async def stop(self) -> None:
@@ -54,6 +57,7 @@ class ComputeService:
                           "workers": [{"pid": w.pid, "model": w.spec.model_path,
                                        "busy": w.busy} for w in self.pool.workers]
                           if self.pool else []}
+        doc["sandbox"] = (sandbox.peek() or sandbox.status()).to_dict()
 
     def config_changed(self, config: Any, live: list[str]) -> None:
         if self.policy is not None:
@@ -64,6 +68,9 @@ class ComputeService:
         """Accept or refuse a task now, with the reason."""
         if self.policy is None:
             return Decision(False, "compute service not started")
+        status = sandbox.peek() or sandbox.status()
+        if not status.ok:  # fail closed: no network task runs outside the sandbox
+            return Decision(False, status.refusal())
         if self.runtime is not None and not getattr(self.runtime, "accepting", True):
             return Decision(False, "paused: not accepting new tasks")
         hardware = self.runtime.services.get("hardware") if self.runtime else None

@@ -1,0 +1,392 @@
+"""Hostile models cannot hurt the node (issue 14, executor sandbox).
+
+Each hostile model or payload runs in the real sandbox (bubblewrap + seccomp, started by
+`ExecutorProcess` exactly as for a task): it reads nothing outside its allow-list, writes nothing
+that outlives it, creates no process, reaches no socket, sees no environment of the node, and its
+task fails with a readable reason while the pool keeps serving the next task. With the sandbox
+forced unavailable, tasks (network tasks included) are refused instead of run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from oarn_tui.compute import bwrap, channel, sandbox
+from oarn_tui.compute.channel import ExecutorProcess
+from oarn_tui.compute.policy import TaskRequirements
+from oarn_tui.compute.pool import ExecutorPool, InferenceTask, SandboxSettings, TaskFailed
+from oarn_tui.compute.service import ComputeService
+from oarn_tui.compute.worker import WorkerSpec
+from oarn_tui.config import load_config_from_text
+from tests.compute import onnx_models
+from tests.security import hostile_models as hostile
+
+pytestmark = [pytest.mark.timeout(180),
+              pytest.mark.skipif(not sandbox.status().ok,
+                                 reason=f"no sandbox here: {sandbox.status().reason}")]
+REPO = Path(__file__).resolve().parents[2]
+SECRET = b"wallet-seed: abandon abandon abandon about"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    (path / "models").mkdir(parents=True)
+    (path / "wallet.vault").write_bytes(SECRET)
+    return path
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory outside the node home in the real /tmp, with a secret in it."""
+    path = Path("/tmp") / f"oarn-hostile-{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    (path / "secret.bin").write_bytes(SECRET)
+    try:
+        yield path
+    finally:
+        for child in path.iterdir():
+            child.unlink()
+        path.rmdir()
+
+
+def make_pool(**changes: object) -> ExecutorPool:
+    values: dict = {"timeout_s": 30.0, "memory_mb": 2048, **changes}
+    return ExecutorPool(SandboxSettings(**values), max_workers=1)
+
+
+async def still_serves(pool: ExecutorPool, home: Path) -> None:
+    """The pool runs an honest task after the hostile one."""
+    model = onnx_models.mlp(home / "models" / "honest.onnx")
+    result = await pool.run(InferenceTask(model, inputs={"x": np.ones((2, 4), np.float32)}))
+    assert result.outputs["probs"].shape == (2, 3)
+
+
+def spec_for(model: Path) -> WorkerSpec:
+    return WorkerSpec(model_path=str(model), model_format="onnx", memory_mb=1024,
+                      use_cuda=False)
+
+
+async def run_payload(model: Path, body: str, targets: object = None,
+                      timeout_s: float = 20.0) -> tuple[ExecutorProcess, dict]:
+    """Start `body` as the executor's entry in the real sandbox; its one reply."""
+    process = ExecutorProcess(spec_for(model), "0" * 64,
+                              entry=hostile.payload_entry(body, targets))
+    await process.start(timeout_s)
+    reply, _ = await process.request({"op": "attack"}, {}, timeout_s)
+    return process, reply
+
+
+# ---- finding 1: reading files outside the node home -------------------------------------
+
+@pytest.mark.parametrize("style", ["relative", "dotdot"])
+async def test_onnx_external_data_is_refused_both_ways(home: Path, outside: Path,
+                                                       style: str) -> None:
+    target = str(outside / "secret.bin").lstrip("/")
+    location = target if style == "relative" else f"../../../{target}"
+    model = hostile.onnx_external_data(home / "models" / f"{style}.onnx", location, len(SECRET))
+    pool = make_pool()
+    try:
+        with pytest.raises(TaskFailed) as failure:
+            await pool.run(InferenceTask(model, inputs={"zero": np.zeros(1, np.uint8)}))
+        assert failure.value.kind == "model"
+        assert failure.value.reason.startswith("model refused: tensor 'stolen' keeps its data "
+                                               "in an external file")
+        await still_serves(pool, home)
+    finally:
+        await pool.close()
+
+
+async def test_torchscript_cannot_read_files_outside_the_sandbox(home: Path,
+                                                                 outside: Path) -> None:
+    pytest.importorskip("torch")
+    pool = make_pool()
+    try:
+        for target in (str(outside / "secret.bin"), str(home / "wallet.vault"), "/etc/hostname"):
+            model = hostile.torch_reader(home / "models" / "reader.pt", target, 8)
+            with pytest.raises(TaskFailed) as failure:
+                await pool.run(InferenceTask(model, inputs={"x": np.zeros(1, np.float32)}))
+            assert failure.value.reason.startswith("TorchScript model failed:")
+            assert "No such file" in failure.value.reason
+        await still_serves(pool, home)
+    finally:
+        await pool.close()
+
+
+# ---- finding 2: writing files (and start-up code in site-packages) ----------------------
+
+async def test_torchscript_cannot_create_files_on_the_host(home: Path, outside: Path) -> None:
+    pytest.importorskip("torch")
+    site_dir = Path(bwrap.site_directories()[0])
+    planted = site_dir / f"oarn_hostile_{uuid.uuid4().hex[:8]}.pth"
+    targets = [outside / "dropped.bin", planted, home / "models" / "dropped.bin"]
+    pool = make_pool()
+    try:
+        for target in targets:
+            model = hostile.torch_writer(home / "models" / "writer.pt", str(target),
+                                         b"# a comment line, harmless if it ever lands\n")
+            with pytest.raises(TaskFailed) as failure:
+                await pool.run(InferenceTask(model, inputs={"x": np.zeros(1, np.float32)}))
+            assert failure.value.reason.startswith("TorchScript model failed:")
+            assert not target.exists()
+        await still_serves(pool, home)
+    finally:
+        planted.unlink(missing_ok=True)
+        await pool.close()
+
+
+async def test_executor_runs_no_start_up_code_and_cannot_write_its_libraries(
+        home: Path) -> None:
+    model = onnx_models.mlp(home / "models" / "mlp.onnx")
+    site_dir = bwrap.site_directories()[0]
+    targets = [f"{site_dir}/evil.pth", f"{bwrap.PACKAGE_MOUNT}/oarn_tui/sitecustomize.py",
+               "/usr/lib/evil.so", "/evil"]
+    process, reply = await run_payload(model, hostile.INTERPRETER, targets)
+    try:
+        assert reply["no_site"] == 1 and reply["isolated"] == 1 and not reply["site_loaded"]
+        assert set(reply["writes"].values()) <= {"Read-only file system", "No such file or "
+                                                 "directory"}, reply["writes"]
+        assert reply["cwd"] == bwrap.SCRATCH
+        assert "tmp" not in reply["root"] and "home" not in reply["root"] \
+            and "run" not in reply["root"]
+        assert not Path(site_dir, "evil.pth").exists()
+    finally:
+        process.kill()
+
+
+# ---- finding 9 and build item 1: processes, sockets, environment, limits ----------------
+
+def namespace_members(pid_namespace: str) -> list[int]:
+    """Host PIDs of live (non-zombie) processes in a PID namespace."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{name}/ns/pid") != pid_namespace:
+                continue
+            with open(f"/proc/{name}/stat") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            members.append(int(name))
+    return members
+
+
+async def test_fork_bomb_and_children_are_impossible_and_the_timeout_kills_everything(
+        home: Path) -> None:
+    model = onnx_models.mlp(home / "models" / "mlp.onnx")
+    process, reply = await run_payload(model, hostile.FORK_BOMB)
+    try:
+        assert reply["forked"] == 0 and reply["fork"] == "Operation not permitted"
+        assert reply["spawn"] == "Operation not permitted"
+        assert reply.get("raw_clone", "Operation not permitted") == "Operation not permitted"
+        namespace = os.readlink(f"/proc/{process.pid}/ns/pid")
+        assert namespace != os.readlink("/proc/self/ns/pid")
+        assert namespace_members(namespace) == [process.pid] or \
+            len(namespace_members(namespace)) <= 2  # bwrap's init and the executor, no more
+        with pytest.raises(TaskFailed) as failure:  # it spins now: the timeout kills it
+            await process.request({"op": "run"}, {}, 1.0)
+        assert failure.value.kind == "timeout"
+        assert namespace_members(namespace) == []
+    finally:
+        process.kill()
+
+
+async def test_no_unix_socket_network_or_node_environment_is_reachable(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OARN_WALLET_PASSWORD", "hunter2")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "also-secret")
+    bus = tmp_path / "bus"  # stand-ins for the D-Bus session bus, ssh-agent, docker.sock
+    listeners = []
+    for address in (str(bus), "\0oarn-hostile-abstract"):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(address)
+        listener.listen()
+        listeners.append(listener)
+    targets = {"filesystem": str(bus), "abstract": "\0oarn-hostile-abstract",
+               "docker": "/var/run/docker.sock", "dbus": "/run/dbus/system_bus_socket"}
+    model = onnx_models.mlp(home / "models" / "mlp.onnx")
+    process, reply = await run_payload(model, hostile.SURROUNDINGS, targets)
+    try:
+        assert "connected" not in reply["found"].values(), reply["found"]
+        assert reply["found"]["inet"] == "Address family not supported by protocol"
+        assert os.getpid() not in reply["found"]["visible_pids"]
+        assert max(reply["found"]["visible_pids"]) < 10  # its own PID namespace
+        for text in (*reply["environ"].values(), json.dumps(reply["os_environ"])):
+            assert "hunter2" not in text and "also-secret" not in text
+        assert set(reply["os_environ"]) <= {"HOME", "TMPDIR", "LANG", "OMP_NUM_THREADS", "PWD",
+                                            *bwrap.PASSED_ENVIRONMENT}
+    finally:
+        process.kill()
+        for listener in listeners:
+            listener.close()
+
+
+async def test_unbounded_allocation_stops_at_the_memory_limit(home: Path) -> None:
+    model = hostile.onnx_huge_output(home / "models" / "hog.onnx")
+    pool = make_pool(memory_mb=1024)
+    try:
+        with pytest.raises(TaskFailed) as failure:
+            await pool.run(InferenceTask(model, inputs={"shape": np.array([2**31])}))
+        assert failure.value.kind == "memory" and "1024 MiB" in failure.value.reason
+        await still_serves(pool, home)
+    finally:
+        await pool.close()
+    process, reply = await run_payload(onnx_models.mlp(home / "models" / "m.onnx"),
+                                       "import resource\nresource.setrlimit(resource.RLIMIT_AS,"
+                                       " (512 << 20, 512 << 20))\n" + hostile.MEMORY)
+    try:
+        assert reply["allocated_mib"] < 512
+    finally:
+        process.kill()
+
+
+async def test_spinning_torchscript_is_killed_at_the_timeout(home: Path) -> None:
+    pytest.importorskip("torch")
+    model = hostile.torch_spinner(home / "models" / "spin.pt")
+    pool = make_pool()
+    try:
+        started = time.monotonic()
+        with pytest.raises(TaskFailed) as failure:
+            await pool.run(InferenceTask(model, inputs={"x": np.zeros(1, np.float32)},
+                                         timeout_s=2.0))
+        assert failure.value.kind == "timeout"
+        assert failure.value.reason == "timed out after 2 s while running the task; " \
+                                       "worker killed"
+        assert time.monotonic() - started < 60
+        await still_serves(pool, home)
+    finally:
+        await pool.close()
+
+
+async def test_huge_output_is_refused_without_the_node_allocating_it(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel, "MAX_REPLY_BYTES", 64 << 20)
+    model = hostile.onnx_huge_output(home / "models" / "huge.onnx")
+    pool = make_pool()
+    try:
+        with pytest.raises(TaskFailed) as failure:
+            await pool.run(InferenceTask(model, inputs={"shape": np.array([1 << 25])}))
+        assert failure.value.kind == "protocol"
+        assert "byte reply (limit 67108864); worker killed" in failure.value.reason
+        await still_serves(pool, home)
+    finally:
+        await pool.close()
+
+
+# ---- finding 3 and build item 2: fail closed ---------------------------------------------
+
+async def test_forced_unavailable_sandbox_refuses_tasks_and_network_tasks(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(sandbox.FORCE_ENV, "1")
+    status = sandbox.status()
+    assert not status.ok and sandbox.FORCE_ENV in status.reason
+    assert "seccomp" not in status.layers and "network-namespace" not in status.layers
+    model = onnx_models.mlp(home / "models" / "mlp.onnx")
+    pool = make_pool()
+    try:
+        with pytest.raises(TaskFailed) as failure:
+            await pool.run(InferenceTask(model, inputs={"x": np.ones((1, 4), np.float32)}))
+        assert failure.value.kind == "sandbox"
+        assert failure.value.reason.startswith("refused: the executor sandbox is not available")
+        assert pool.stats["worker_starts"] == 0  # nothing was started unsandboxed
+    finally:
+        await pool.close()
+    config = load_config_from_text(home, "")
+    service = ComputeService()
+    await service.start(SimpleNamespace(config=config, services={}, accepting=True))
+    try:
+        for framework in ("onnx", "torchscript"):
+            decision = service.decide(TaskRequirements(framework=framework))
+            assert not decision.accepted and decision.reason == status.refusal()
+        doc: dict = {}
+        service.contribute_status(doc)
+        assert doc["sandbox"] == {"ok": False, "layers": list(sandbox.PLAIN_LAYERS),
+                                  "reason": status.reason, "bwrap": ""}
+    finally:
+        await service.stop()
+    monkeypatch.delenv(sandbox.FORCE_ENV)
+    assert sandbox.status().ok
+
+
+def test_probe_explains_missing_namespaces_with_the_fix() -> None:
+    line = sandbox._explain("bwrap: No permissions to creating new namespace, likely because "
+                            "the kernel does not allow non-privileged user namespaces.\n")
+    assert "kernel.apparmor_restrict_unprivileged_userns" in line
+    assert "user.max_user_namespaces" in line
+
+
+# ---- issue 21: the node dies, no executor is left ----------------------------------------
+
+OWNER = """
+import asyncio, sys
+import numpy as np
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from oarn_tui.compute.pool import ExecutorPool, InferenceTask, SandboxSettings
+from tests.compute import onnx_models
+
+async def main():
+    model = onnx_models.runaway(Path({model!r}))
+    pool = ExecutorPool(SandboxSettings(timeout_s=600))
+    await pool.run(InferenceTask(model, inputs={{"trips": np.array(2)}}))
+    worker = pool.workers[0]
+    print(" ".join(map(str, worker.sandbox_pids)), flush=True)
+    await pool.run(InferenceTask(model, inputs={{"trips": np.array(2**62)}}))
+
+asyncio.run(main())
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigkill_of_the_pool_owner_leaves_no_executor(tmp_path: Path) -> None:
+    script = OWNER.format(repo=str(REPO), model=str(tmp_path / "loop.onnx"))
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             cwd=str(REPO))
+    try:
+        line = owner.stdout.readline() if owner.stdout else b""  # bounded: the pool's timeout
+        pids = [int(pid) for pid in line.split()]
+        assert len(pids) == 2, line
+        time.sleep(0.5)  # the spinning task is running
+        assert all(alive(pid) for pid in pids)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in pids)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait(timeout=10)
+
+
+def test_hostile_suite_runs_on_the_real_sandbox() -> None:
+    """Guard: the suite above is only meaningful when the real layers hold here."""
+    status = sandbox.status()
+    assert status.ok and {"seccomp", "pid-namespace", "network-namespace",
+                          "filesystem-allowlist"} <= set(status.layers)
+    asyncio.run(asyncio.sleep(0))
