@@ -13,6 +13,7 @@ never parses as markup.
 
 from __future__ import annotations
 
+import logging
 import re
 
 DEFAULT_LIMIT = 256
@@ -54,3 +55,11 @@ def safe_text(value: object, *, multiline: bool = False, limit: int | None = DEF
     if pattern.search(text) is None:
         return text
     return pattern.sub(_visible, text)
+
+
+class SafeTextFormatter(logging.Formatter):
+    """For log handlers that write to a terminal (`oarn --daemon -v` on stderr): log messages
+    embed peers' words, so each formatted record passes through `safe_text` (lines kept)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe_text(super().format(record), multiline=True, limit=None)

@@ -77,7 +77,10 @@ def run_daemon(app: AppContext, *, password_file: Path | None = None,
                                                    interactive=sys.stdin.isatty())
         _check_control_dir(app.home, passphrase)
         if app.verbose:
+            from oarn_tui.textsafe import SafeTextFormatter
+
             handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(SafeTextFormatter())  # messages embed peers' words
             handler.setLevel(logging.DEBUG if app.verbose > 1 else logging.INFO)
             for name in ("oarn", "oarn_tui"):
                 logging.getLogger(name).addHandler(handler)

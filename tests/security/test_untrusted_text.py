@@ -95,6 +95,29 @@ def test_safe_text_never_lets_a_control_through(text: str) -> None:
         shown.encode("utf-8")  # encodable: printing it cannot fail
 
 
+def test_terminal_log_formatter_escapes_records() -> None:
+    """`oarn --daemon -v` logs to stderr through `SafeTextFormatter`."""
+    import io
+    import logging
+
+    from oarn_tui.textsafe import SafeTextFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(SafeTextFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("oarn.test.untrusted")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for payload in PAYLOADS:
+            logger.warning("peer %s announced model %s", payload, payload)
+    finally:
+        logger.removeHandler(handler)
+    assert_clean(stream.getvalue())
+    assert "announced model [/evil]" in stream.getvalue()
+    assert "announced model \\x1b]52;c;ZXZpbA==\\x07" in stream.getvalue()
+
+
 # -- offline commands --------------------------------------------------------------------------
 
 
