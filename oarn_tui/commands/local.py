@@ -130,7 +130,10 @@ def _human_tensors(summary: dict[str, Any]) -> str:
 
 
 def _stream(piece: str) -> None:
-    sys.stdout.write(piece)
+    """One generated piece to the terminal; a model's output is not trusted with escapes."""
+    from oarn_tui.textsafe import safe_text
+
+    sys.stdout.write(safe_text(piece, multiline=True, limit=None))
     sys.stdout.flush()
 
 

@@ -118,6 +118,17 @@ def test_terminal_log_formatter_escapes_records() -> None:
     assert "announced model \\x1b]52;c;ZXZpbA==\\x07" in stream.getvalue()
 
 
+def test_generated_text_streams_without_escapes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`oarn local inference "PROMPT"` streams a model's tokens: a model may emit escapes."""
+    from oarn_tui.commands.local import _stream
+
+    for piece in ["Hello", "\x1b", "]52;c;ZXZpbA==", "\x07", " world\n", "\tnext \x9b2J"]:
+        _stream(piece)
+    out = capsys.readouterr().out
+    assert_clean(out)
+    assert out == "Hello\\x1b]52;c;ZXZpbA==\\x07 world\n\tnext \\x9b2J"
+
+
 # -- offline commands --------------------------------------------------------------------------
 
 

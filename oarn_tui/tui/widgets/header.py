@@ -54,7 +54,7 @@ class NodeHeader(Widget):
         else:
             text.append("‖ paused", style="yellow bold")
         chain = snap.chain
-        block = f"#{chain.block}" if chain.block is not None else "#—"
+        block = f"#{safe_text(chain.block)}" if chain.block is not None else "#—"
         text.append("  chain ")
         text.append(f"{block} {safe_text(chain.state)}", style=state_style(chain.state))
         text.append(f"  {len(snap.peers)} peers ", style=state_style(snap.network_state))
