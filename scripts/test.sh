@@ -28,6 +28,11 @@ done
 if [ "$(id -u)" = 0 ] && ! command -v shellcheck >/dev/null; then
     apt-get install -y -q shellcheck >/dev/null 2>&1 || true
 fi
+# bubblewrap is the executor sandbox (without it the node refuses network tasks and the
+# hostile-model suite skips); libseccomp2 compiles its seccomp filter
+if [ "$(id -u)" = 0 ] && ! command -v bwrap >/dev/null; then
+    apt-get install -y -q bubblewrap libseccomp2 >/dev/null 2>&1 || true
+fi
 
 .venv/bin/ruff check oarn_tui tests benchmarks packaging assets/icons
 .venv/bin/python -m oarn_tui.docs_gen --check   # docs/cli.md and docs/configuration.md are fresh

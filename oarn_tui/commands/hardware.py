@@ -12,8 +12,16 @@ from oarn_tui.cli_support import AppContext, emit, json_option, pass_app
 @pass_app
 def hardware(app: AppContext, as_json: bool) -> None:
     """Show the capability report that drives task acceptance."""
+    from oarn_tui.compute import sandbox
     from oarn_tui.hardware.report import capability_report, render_report
 
     config = app.config()
     report = capability_report(app.home, config.compute.ollama_url)
-    emit(report, as_json, render_report)
+    report["sandbox"] = sandbox.status().to_dict()  # which executor isolation layers hold
+    emit(report, as_json, lambda doc: f"{render_report(doc)}\n{_sandbox_line(doc['sandbox'])}")
+
+
+def _sandbox_line(status: dict) -> str:
+    if status["ok"]:
+        return f"Sandbox ok — {', '.join(status['layers'])}"
+    return f"Sandbox NOT available — {status['reason']} (network tasks are refused)"

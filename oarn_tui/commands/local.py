@@ -1,7 +1,8 @@
 """`oarn local`: the node with no network, and `oarn local inference` to run a model here.
 
 `oarn local inference --model FILE --input FILE` runs a tensor model (ONNX or TorchScript) in the
-same sandboxed worker the node uses and writes the outputs in canonical safetensors.
+same sandboxed executor the node uses (unless `--no-sandbox`) and writes the outputs in canonical
+safetensors.
 `oarn local inference "PROMPT"` generates text with a GGUF model (default: SmolLM2 from the
 `llm` extra) or `--model ollama:NAME`, streaming tokens to stdout.
 """
@@ -52,19 +53,23 @@ def local(ctx: click.Context) -> None:
               help="Tokens to generate for a prompt.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1),
               help="Wall-clock limit in seconds (default: compute.task_timeout_s).")
+@click.option("--no-sandbox", "no_sandbox", is_flag=True,
+              help="Run the model without the executor sandbox (only for models you trust; "
+              "network tasks never run unsandboxed).")
 @json_option
 @pass_app
 def inference(app: AppContext, prompt: str | None, model: str | None, input_file: Path | None,
               output_file: Path | None, max_tokens: int, timeout_s: float | None,
-              as_json: bool) -> None:
-    """Run a model locally in the sandboxed worker, with no network."""
+              no_sandbox: bool, as_json: bool) -> None:
+    """Run a model locally in the sandboxed executor, with no network."""
     config = app.config()
+    settings = _settings(config, sandboxed=not no_sandbox)
     if input_file is not None:
         if prompt is not None:
             raise UserError("give either a PROMPT or --input tensors, not both")
         if model is None:
             raise UserError("--input needs --model FILE (an ONNX or TorchScript model)")
-        summary = _run_tensors(config, Path(model), input_file, output_file, timeout_s)
+        summary = _run_tensors(settings, Path(model), input_file, output_file, timeout_s)
         emit(summary, as_json, _human_tensors)
         return
     if prompt is None:
@@ -72,7 +77,7 @@ def inference(app: AppContext, prompt: str | None, model: str | None, input_file
     if model is not None and model.startswith(OLLAMA_PREFIX):
         summary = _run_ollama(config, model[len(OLLAMA_PREFIX):], prompt, max_tokens, as_json)
     else:
-        summary = _run_gguf(config, model, prompt, max_tokens, timeout_s, as_json)
+        summary = _run_gguf(settings, model, prompt, max_tokens, timeout_s, as_json)
     if output_file is not None:
         from oarn_tui.fsutil import atomic_write_text
 
@@ -81,9 +86,21 @@ def inference(app: AppContext, prompt: str | None, model: str | None, input_file
         emit(summary, True)
 
 
-def _run_tensors(config: Any, model: Path, input_file: Path, output_file: Path | None,
+def _settings(config: Any, *, sandboxed: bool) -> Any:
+    from oarn_tui.compute.pool import SandboxSettings
+
+    return dataclasses.replace(SandboxSettings.from_config(config), sandbox=sandboxed)
+
+
+def _failure(what: str, exc: Any) -> UserError:
+    hint = " (or pass --no-sandbox to run a model you trust without it)" \
+        if exc.kind == "sandbox" else ""
+    return UserError(f"{what} failed: {exc.reason}{hint}")
+
+
+def _run_tensors(settings: Any, model: Path, input_file: Path, output_file: Path | None,
                  timeout_s: float | None) -> dict[str, Any]:
-    from oarn_tui.compute.pool import ExecutorPool, InferenceTask, SandboxSettings, TaskFailed
+    from oarn_tui.compute.pool import ExecutorPool, InferenceTask, TaskFailed
     from oarn_tui.compute.tensors import TensorFormatError, load_tensors
     from oarn_tui.fsutil import atomic_write_bytes
 
@@ -95,10 +112,9 @@ def _run_tensors(config: Any, model: Path, input_file: Path, output_file: Path |
         raise UserError(str(exc)) from None
     task = InferenceTask(model_path=model, inputs=inputs, timeout_s=timeout_s, task_id="local")
     try:
-        result = asyncio.run(_run_once(ExecutorPool(SandboxSettings.from_config(config),
-                                                    max_workers=1), task))
+        result = asyncio.run(_run_once(ExecutorPool(settings, max_workers=1), task))
     except TaskFailed as exc:
-        raise UserError(f"inference failed: {exc.reason}") from None
+        raise _failure("inference", exc) from None
     summary = result.summary()
     if output_file is not None:
         atomic_write_bytes(output_file, result.encoded, mode=0o644)
@@ -122,8 +138,9 @@ def _human_tensors(summary: dict[str, Any]) -> str:
     d, s, t = summary["determinism"], summary["sandbox"], summary["timings_ms"]
     lines.append(f"runtime      {d['runtime']} {d['runtime_version']} "
                  f"({d['execution_provider']}, opt {d['optimization_level']}, {d['cpu_class']})")
-    lines.append(f"sandbox      network isolated: {s.get('network_isolated')}, home hidden: "
-                 f"{s.get('home_hidden')}" + "".join(f"; {n}" for n in s.get("notes", [])))
+    notes = "".join(f"; {note}" for note in s.get("notes", []))
+    lines.append(f"sandbox      {'on' if s.get('sandboxed') else 'OFF'}: "
+                 f"{', '.join(s.get('layers', []))}{notes}")
     lines.append(f"time         {t['run_ms']:.1f} ms run, {t['cold_start_ms']:.0f} ms worker "
                  "start")
     return "\n".join(lines)
@@ -137,10 +154,10 @@ def _stream(piece: str) -> None:
     sys.stdout.flush()
 
 
-def _run_gguf(config: Any, model: str | None, prompt: str, max_tokens: int,
+def _run_gguf(settings: Any, model: str | None, prompt: str, max_tokens: int,
               timeout_s: float | None, as_json: bool) -> dict[str, Any]:
     from oarn_tui.compute.gguf import LLM_EXTRA_HINT, default_gguf_model, llama_cpp_installed
-    from oarn_tui.compute.pool import ExecutorPool, InferenceTask, SandboxSettings, TaskFailed
+    from oarn_tui.compute.pool import ExecutorPool, InferenceTask, TaskFailed
 
     if not llama_cpp_installed():
         raise UserError(LLM_EXTRA_HINT)
@@ -151,11 +168,11 @@ def _run_gguf(config: Any, model: str | None, prompt: str, max_tokens: int,
         raise UserError(f"model file not found: {path}")
     task = InferenceTask(model_path=path, prompt=prompt, max_tokens=max_tokens,
                          timeout_s=timeout_s, task_id="local")
-    pool = ExecutorPool(SandboxSettings.from_config(config), max_workers=1)
+    pool = ExecutorPool(settings, max_workers=1)
     try:
         result = asyncio.run(_run_once(pool, task, None if as_json else _stream))
     except TaskFailed as exc:
-        raise UserError(f"generation failed: {exc.reason}") from None
+        raise _failure("generation", exc) from None
     if not as_json:
         click.echo()
         t = result.timings

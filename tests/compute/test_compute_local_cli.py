@@ -87,6 +87,27 @@ def test_bad_requests_give_one_line_errors(tmp_path: Path, files: tuple) -> None
         assert len(result.output.strip().splitlines()) == 1
 
 
+def test_local_inference_fails_closed_unless_no_sandbox_is_given(
+        tmp_path: Path, files: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    from oarn_tui.compute import sandbox
+
+    model, inputs, _x = files
+    monkeypatch.setenv(sandbox.FORCE_ENV, "1")
+    refused = invoke(tmp_path / "home", "inference", "--model", str(model), "--input",
+                     str(inputs))
+    assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1
+    assert refused.output.startswith("error: inference failed: refused: the executor sandbox "
+                                     "is not available — forced off by "
+                                     "OARN_SANDBOX_FORCE_UNAVAILABLE=1")
+    assert "--no-sandbox" in refused.output
+    bare = invoke(tmp_path / "home", "inference", "--model", str(model), "--input",
+                  str(inputs), "--no-sandbox", "--json")
+    assert bare.exit_code == 0, bare.output
+    report = json.loads(bare.output)["sandbox"]
+    assert report["sandboxed"] is False and report["network_isolated"] is False
+    assert "run without the sandbox" in report["notes"][0]
+
+
 @pytest.mark.skipif(llama_cpp_installed(), reason="checks the hint shown without the llm extra")
 def test_prompt_without_the_llm_extra_says_how_to_install(tmp_path: Path) -> None:
     result = invoke(tmp_path / "home", "inference", "hello")
@@ -126,6 +147,9 @@ def test_local_runs_the_node_with_network_disabled(home: Path) -> None:
         for name in ("hardware", "compute"):
             if name in services:  # present once the lead registers them
                 assert services[name]["state"] == "running", services[name]
+        if "compute" in services:  # the executor sandbox's layers, probed at start
+            assert {"ok", "layers", "reason"} <= set(status["sandbox"])
+            assert status["sandbox"]["ok"] == (status["sandbox"]["reason"] == "")
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
