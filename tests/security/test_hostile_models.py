@@ -325,6 +325,43 @@ async def test_forced_unavailable_sandbox_refuses_tasks_and_network_tasks(
     assert sandbox.status().ok
 
 
+async def test_worker_node_refuses_network_tasks_when_the_sandbox_is_forced_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real worker node on an in-process chain: the task is announced and would be taken,
+    but the node rejects it with the sandbox's reason and never claims it."""
+    from oarn_tui.samples import sample_model
+    from tests.security.worker_node import (
+        announcement,
+        item,
+        stake_worker,
+        start_chain,
+        start_worker,
+        wait_for,
+    )
+
+    monkeypatch.setenv(sandbox.FORCE_ENV, "1")
+    chain = await start_chain(tmp_path)
+    await stake_worker(chain, chain.keys[1], tmp_path)
+    env = {"OARN_BLOCKCHAIN_CONFIRMATIONS": "64", "OARN_COMPUTE_ACCEPTED_MODELS": '["mlp-*"]'}
+    runtime = await start_worker(chain, tmp_path / "worker", env)
+    try:
+        pipeline, ledger = runtime.services["pipeline"], runtime.ledger
+        bound = runtime.services["storage"].storage.models.add(sample_model(), "mlp-mnist")
+        task = await chain.submit(bound["cid"], bound["cid"])
+        await pipeline._on_announcement(announcement([item(task, "mlp-mnist")],
+                                                     account_key=chain.keys[0]))
+        await wait_for(lambda: (r := ledger.get(str(task))) is not None
+                       and r.stage not in ("discovered", "accepted"), 60, "the decision")
+        record = ledger.get(str(task))
+        assert record is not None and record.stage == "rejected", record
+        assert record.failure_reason == sandbox.status().refusal()
+        assert await chain.requester.claimants(task) == []
+        assert runtime.services["compute"].pool.stats["worker_starts"] == 0
+    finally:
+        await runtime.stop()
+        runtime.close()
+
+
 def test_probe_explains_missing_namespaces_with_the_fix() -> None:
     line = sandbox._explain("bwrap: No permissions to creating new namespace, likely because "
                             "the kernel does not allow non-privileged user namespaces.\n")
