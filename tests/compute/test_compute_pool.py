@@ -227,3 +227,30 @@ async def test_one_worker_slot_is_shared_between_models(home: Path) -> None:
         assert len(pool.workers) == 1 and pool.stats["worker_starts"] == 2
     finally:
         await pool.close()
+
+
+async def test_evicting_a_stuck_idle_worker_does_not_hold_up_the_pool(home: Path) -> None:
+    """Eviction stops the victim outside the pool's lock: while a frozen idle executor is being
+    stopped (its 2 s grace, then SIGKILL), a task for another idle executor still runs."""
+    first = onnx_models.mlp(home / "models" / "first.onnx", seed=1)
+    second = onnx_models.mlp(home / "models" / "second.onnx", seed=2)
+    third = onnx_models.mlp(home / "models" / "third.onnx", seed=4)
+    x = {"x": np.ones((1, 4), np.float32)}
+    pool = make_pool(home)
+    try:
+        await pool.run(InferenceTask(first, inputs=x))
+        await pool.run(InferenceTask(second, inputs=x))
+        victim = next(w for w in pool.workers if w.spec.model_path == str(first))
+        os.kill(victim.pid, signal.SIGSTOP)  # it will not answer the exit request
+        evicting = asyncio.create_task(pool.run(InferenceTask(third, inputs=x)))
+        for _ in range(200):  # bounded: until the eviction has taken the victim out
+            if victim not in pool.workers:
+                break
+            await asyncio.sleep(0.01)
+        assert victim not in pool.workers
+        await pool.run(InferenceTask(second, inputs=x))
+        assert victim.alive  # still in its stop grace period: the lock was not held meanwhile
+        await asyncio.wait_for(evicting, 60)
+        assert not victim.alive
+    finally:
+        await pool.close()
