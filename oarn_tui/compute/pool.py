@@ -46,10 +46,10 @@ class SandboxSettings:
     threads: int = 1
     onnx_optimization: str = "basic"
     timeout_s: float = 300.0
-    hide_paths: tuple[str, ...] = ()
-    isolate_network: bool = True
+    hide_paths: tuple[str, ...] = ()  # kept for callers: the sandbox shows only its allow-list
+    isolate_network: bool = True  # kept for callers: the sandbox always has no network
     use_cuda: bool = True
-    sandbox: bool = True  # False only for `oarn local --no-sandbox`
+    sandbox: bool = True  # False only for `oarn local inference --no-sandbox`
 
     @classmethod
     def from_config(cls, config: Any) -> SandboxSettings:
