@@ -1,11 +1,14 @@
 """Keep key material out of core dumps and away from same-user debuggers.
 
-`harden_process()` sets RLIMIT_CORE to 0 (no core file) and, on Linux, PR_SET_DUMPABLE to 0 (no
-core dump, no ptrace attach or /proc/<pid>/mem read by other processes of the same user). It is
-called early in the daemon and wherever a process decrypts the vault. Both settings are reset by
-`execve` of a normal program, so executor workers started with exec are unaffected. Idempotent
-and cheap; failures (another OS, a sandbox forbidding prctl) are ignored, as they only lose the
-extra protection.
+`harden_process()` sets the soft RLIMIT_CORE to 0 (no core file) and, on Linux,
+PR_SET_DUMPABLE to 0 (no core dump whatever the limit; no ptrace attach or /proc/<pid>/mem read
+by other processes of the same user). The hard core limit is left alone (lowering it cannot be
+undone without CAP_SYS_RESOURCE), so a child that wants core dumps may raise its soft limit;
+children inherit the soft limit, while `execve` resets "dumpable", so executor workers started
+with exec are unaffected by it. Called first thing in the daemon and wherever a process
+decrypts the vault (`vault.open_sealed`: CLI commands, the embedded dashboard runtime).
+Idempotent and cheap; failures (another OS, a sandbox forbidding prctl) are ignored, as they
+only lose the extra protection.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ def harden_process() -> dict[str, Any]:
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
