@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,10 +26,26 @@ def oarn_env(home: Path, **extra: str) -> dict[str, str]:
 
 def run_oarn(home: Path, *args: str, timeout: float = 60, input: str | None = None,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m oarn_tui --home HOME ARGS...` and capture its output."""
-    return subprocess.run([sys.executable, "-m", "oarn_tui", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=timeout, input=input,
-                          env=env or oarn_env(home), cwd=REPO)
+    """Run `python -m oarn_tui --home HOME ARGS...` and capture its output (see `run_tree`)."""
+    return run_tree([sys.executable, "-m", "oarn_tui", "--home", str(home), *args],
+                    timeout=timeout, input=input, env=env or oarn_env(home), cwd=REPO)
+
+
+def run_tree(command: list[str], *, timeout: float, input: str | None = None,
+             **popen_kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run` with captured text output, but the command leads its own process
+    group and dies with the test process (PR_SET_PDEATHSIG); on a timeout or any other way out
+    (pytest-timeout's exception included) its whole group is killed, not just itself."""
+    from oarn_tui.proclife import kill_group, spawn
+
+    process = spawn(command, stdin=subprocess.PIPE if input is not None else None,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen_kwargs)
+    try:
+        stdout, stderr = process.communicate(input, timeout=timeout)
+    except BaseException:
+        kill_group(process, grace_s=0.5)
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 @pytest.fixture

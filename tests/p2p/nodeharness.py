@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from oarn_tui.proclife import kill_group, spawn
+
 NODE_SCRIPT = Path(__file__).with_name("node_proc.py")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,8 +31,9 @@ class NodeProcess:
         self.log_path = home.with_suffix(".stderr")
         home.parent.mkdir(parents=True, exist_ok=True)
         self._stderr = open(self.log_path, "wb")  # noqa: SIM115 - closed in kill()
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, env=env, cwd=str(ROOT))
+        # its own process group, and killed by the kernel if the test process dies first
+        self.proc = spawn(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=self._stderr, env=env, cwd=str(ROOT))
         self.events: list[dict[str, Any]] = []
         self._new: queue.Queue[dict[str, Any]] = queue.Queue()
         self._lock = threading.Lock()
@@ -107,14 +110,13 @@ class NodeProcess:
             return ""
 
     def kill(self) -> None:
-        """Stop by PID: polite stop, then SIGKILL after a bounded wait."""
+        """Stop by PID: polite stop, then SIGKILL of its process group after a bounded wait."""
         if self.proc.poll() is None:
             try:
                 self.send({"cmd": "stop"})
                 self.proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+                kill_group(self.proc, grace_s=0)
         self._stderr.close()
 
 

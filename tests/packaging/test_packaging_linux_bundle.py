@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_tree
 
 REPO = Path(__file__).resolve().parents[2]
 ANVIL = REPO / "contracts" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -32,6 +35,18 @@ def can_switch_user() -> bool:
                                                                         "runuser"))
 
 
+def switch_user_prefix(user: str) -> list[str]:
+    """Run as `user` in the same process: setpriv (no fork) re-arms PR_SET_PDEATHSIG after the
+    user switch, which clears it, so the demo itself dies with the test process. runuser forks
+    and would leave the demo orphaned, still running, if the test process were killed."""
+    help_text = subprocess.run(["setpriv", "--help"], capture_output=True, text=True).stdout \
+        if shutil.which("setpriv") else ""
+    if "--pdeathsig" in help_text:
+        return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups",
+                "--pdeathsig=KILL", "--"]
+    return ["runuser", "-u", user, "--"]
+
+
 @pytest.fixture
 def clean_root() -> Iterator[tuple[Path, list[str]]]:
     """A world-readable scratch dir and the command prefix that runs as a fresh, unprivileged user
@@ -46,7 +61,7 @@ def clean_root() -> Iterator[tuple[Path, list[str]]]:
         subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell",
                         "/bin/sh", user], check=True, capture_output=True)
         created = True
-        prefix = ["runuser", "-u", user, "--"]
+        prefix = switch_user_prefix(user)
     else:
         home.mkdir()
     tools = scratch / "tools"
@@ -60,15 +75,30 @@ def clean_root() -> Iterator[tuple[Path, list[str]]]:
         yield scratch, [*prefix, *env]
     finally:
         if created:
+            kill_processes_of(user)
             subprocess.run(["userdel", "--remove", user], capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def kill_processes_of(user: str) -> None:
+    """SIGKILL every process of the user this test created (all of them are the test's own:
+    the user did not exist before it), by PID, so nothing outlives the test."""
+    import psutil
+
+    for process in psutil.process_iter(["username"]):
+        if process.info["username"] == user:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
 def run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Runs from the repository root on purpose: its `oarn_tui` must not shadow the bundle's."""
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    """Runs from the repository root on purpose: its `oarn_tui` must not shadow the bundle's.
+    The command's whole process group is killed when it times out (`runuser` keeps its child
+    in it), not only `runuser`, which would leave the demo and its processes running."""
+    return run_tree(command, timeout=timeout, cwd=REPO)
 
 
+@pytest.mark.timeout(900)  # a bundle build, an install and a demo; slow on a loaded machine
 def test_packaging_bundle_installs_and_runs_demo(clean_root: tuple[Path, list[str]]) -> None:
     scratch, as_clean_user = clean_root
     dist = scratch / "dist"
@@ -107,7 +137,7 @@ def test_packaging_bundle_installs_and_runs_demo(clean_root: tuple[Path, list[st
         "the demo must use the bundled anvil"
 
     demo = run([*as_clean_user, str(oarn), "--home", str(home / "node"), "demo", "--headless",
-                "--tasks", "3", "--json"], timeout=150)
+                "--tasks", "3", "--json"], timeout=300)
     assert demo.returncode == 0, demo.stderr[-2000:]
     summary = json.loads(demo.stdout)
     assert summary["tasks_finalized"] == 3 and summary["tasks_failed"] == 0
