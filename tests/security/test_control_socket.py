@@ -304,3 +304,45 @@ async def test_bad_event_history_is_a_400_before_the_stream_starts(tmp_path: Pat
 def test_unsafe_socket_error_is_a_control_error() -> None:
     """Every caller that handles `ControlError` (status, stop, the dashboard) handles it."""
     assert issubclass(UnsafeControlSocket, ControlError)
+
+
+@pytest.mark.parametrize("runtime_dir", ["xdg", "tmp"])
+def test_long_home_serves_from_a_private_dir_and_clients_find_it(short_root: Path,
+                                                                 runtime_dir: str) -> None:
+    """The safe path works: `$XDG_RUNTIME_DIR/oarn/` when that is ours and 0700, else a 0700
+    `<tmp>/oarn-<uid>/` the node creates; a client without that environment finds the socket
+    through `run/control.path`."""
+    home = long_home(short_root)
+    tmpdir = short_root / "t"
+    tmpdir.mkdir()
+    env = isolated_env(home, tmpdir)
+    if runtime_dir == "xdg":
+        xdg = short_root / "xdg"
+        xdg.mkdir(mode=0o700)
+        env["XDG_RUNTIME_DIR"] = str(xdg)
+        expected_dir = xdg / "oarn"
+    else:
+        expected_dir = tmpdir / f"oarn-{os.geteuid()}"
+    assert run_oarn(home, "init", "--profile", "local", env=env).returncode == 0
+    process = subprocess.Popen([sys.executable, "-m", "oarn_tui", "--home", str(home),
+                                "--daemon"], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (home / "run" / "control.path").exists() and time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            time.sleep(0.05)
+        recorded = Path((home / "run" / "control.path").read_text().strip())
+        assert recorded.parent == expected_dir
+        info = os.lstat(expected_dir)
+        assert info.st_uid == os.geteuid() and info.st_mode & 0o777 == 0o700
+        other_env = oarn_env(home)  # another shell: no XDG_RUNTIME_DIR, the default TMPDIR
+        other_env.pop("XDG_RUNTIME_DIR", None)
+        other_env.pop("TMPDIR", None)
+        status = run_oarn(home, "status", "--json", env=other_env)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["control"]["socket"] == str(recorded)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not (home / "run" / "control.path").exists() and not recorded.exists()
