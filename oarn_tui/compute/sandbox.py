@@ -153,6 +153,9 @@ def _explain(stderr: str) -> str:
     line = next((text.strip() for text in stderr.splitlines() if text.startswith("bwrap:")),
                 stderr.strip().splitlines()[-1] if stderr.strip() else "no message")
     lowered = line.lower()
+    if "source path" in lowered:
+        return (f"bubblewrap cannot bind the Python runtime into the sandbox ({line}); run the "
+                "node as a user who can read its Python installation")
     if "seccomp" in lowered:
         return (f"the kernel refused the seccomp filter ({line}); it needs "
                 "CONFIG_SECCOMP_FILTER")
