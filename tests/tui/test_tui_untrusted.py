@@ -173,6 +173,53 @@ async def test_tui_fuzz_every_untrusted_field(runtime: NodeRuntime) -> None:
         assert app.is_running and isinstance(app.screen, DashboardScreen)
 
 
+async def test_tui_announced_hostile_task_shows_as_text(tmp_path: Path) -> None:
+    """End to end: a requester puts markup and escapes in its on-chain model CID and a peer
+    announces the task under a hostile model name; the worker's pipeline writes the ledger
+    row it always writes (here: rejected, the CID is no CID) and the dashboard on that real
+    runtime starts and shows the strings literally."""
+    from oarn_tui.p2p.host import generate_identity
+    from oarn_tui.runtime.interface import EmbeddedNode
+    from oarn_tui.tui.app import create_app
+    from tests.security.worker_node import announcement, item, start_chain, start_worker
+    from tests.security.worker_node import wait_for as wait_until
+
+    model_cid = "[/evil]\x1b]52;c;ZXZpbA==\x07\x9b2J"
+    model_name = "[bold red]\x1b[2J\u202eevil"
+    chain = await start_chain(tmp_path)
+    runtime = await start_worker(chain, tmp_path / "worker",
+                                 {"OARN_BLOCKCHAIN_CONFIRMATIONS": "64"})  # hints, not events
+    try:
+        task_id = await chain.submit(model_cid, "[/]\x1b[31minput")
+        pipeline = runtime.services["pipeline"]
+        await pipeline._on_announcement(announcement(
+            [item(task_id, model_name=model_name)], key_pair=generate_identity(),
+            account_key=chain.keys[0]))
+        await wait_until(lambda: runtime.ledger.get(str(task_id)) is not None, 60,
+                         "the announced task's ledger row")
+        record = runtime.ledger.get(str(task_id))
+        assert record is not None and record.model_cid == model_cid[:100]
+        assert record.model == model_name  # the announced name became the row's model
+        app = create_app(EmbeddedNode(runtime), home=runtime.home, config=runtime.config,
+                         first_run=False, clock=lambda: FIXED_NOW, auto_tick=False,
+                         cursor_blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.tick()
+            await settle(pilot)
+            assert app.is_running and isinstance(app.screen, DashboardScreen)
+            assert safe_text(model_name) in cell_texts(app.screen.tasks)
+            assert safe_text(model_name) in assert_terminal_clean(app)
+            app.open_task(str(task_id))
+            await settle(pilot)
+            info = app.screen.query_one("#task-info", Static).content.plain
+            assert safe_text(model_cid) in info
+            assert_terminal_clean(app)
+    finally:
+        await runtime.stop()
+        runtime.close()
+        await chain.pool.close()
+
+
 async def test_tui_terminal_shows_hostile_text_inert(tmp_path: Path) -> None:
     """The real `oarn` in a pty, attached to a node whose peers and tasks are hostile: the
     bytes that reach the terminal carry no OSC 52, no 8-bit CSI, no bidi override, and show
