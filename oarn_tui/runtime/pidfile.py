@@ -16,7 +16,13 @@ import time
 from pathlib import Path
 
 from oarn_tui.fsutil import UnsafeDirectory, verified_private_dir
-from oarn_tui.runtime.control import POINTER_FILE, run_dir, socket_path
+from oarn_tui.runtime.control import (
+    POINTER_FILE,
+    UnsafeControlSocket,
+    prepare_socket_dir,
+    run_dir,
+    socket_path,
+)
 
 PROBE_WAIT_S = 5.0
 """How long `acquire` retries while only probes (shared holders) hold the lock."""
@@ -27,8 +33,9 @@ class HomeLocked(RuntimeError):
 
 
 class HomeUnsafe(HomeLocked):
-    """The home's `run/` directory is a link, another user's, or open to others: no node may
-    take the home (a `HomeLocked`, so every caller already reports it in one line)."""
+    """The home's `run/` directory or the control socket's directory is a link, another
+    user's, or open to others: no node may take the home (a `HomeLocked`, so every caller, the
+    daemon and the dashboard included, already reports it in one line)."""
 
 
 def pid_path(home: Path) -> Path:
@@ -71,6 +78,10 @@ class HomeLock:
             verified_private_dir(run_dir(self.home))
         except UnsafeDirectory as exc:
             raise HomeUnsafe(f"refusing to run a node on {self.home}: {exc}") from None
+        try:  # the daemon and the dashboard's embedded node both serve the socket
+            prepare_socket_dir(self.home)
+        except UnsafeControlSocket as exc:
+            raise HomeUnsafe(str(exc)) from None
         lock_file = run_dir(self.home) / "node.lock"
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         deadline = time.monotonic() + probe_wait_s

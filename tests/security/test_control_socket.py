@@ -346,3 +346,23 @@ def test_long_home_serves_from_a_private_dir_and_clients_find_it(short_root: Pat
         process.terminate()
         process.wait(timeout=30)
     assert not (home / "run" / "control.path").exists() and not recorded.exists()
+
+
+def test_embedded_node_refuses_a_hostile_socket_dir_too(short_root: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's embedded node takes the home lock first; it is refused there, with the
+    same one-line `HomeLocked` message every front end already prints."""
+    from oarn_tui.runtime.pidfile import HomeLock, HomeLocked, is_locked
+
+    home = long_home(short_root)
+    home.mkdir(parents=True, mode=0o700)
+    tmpdir = short_root / "t"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    hostile_dir("foreign-owner", socket_path(home).parent, short_root / "decoy")
+    with pytest.raises(HomeLocked, match="refusing to serve the control socket") as refused:
+        HomeLock(home).acquire()
+    assert "\n" not in str(refused.value) and f"uid {ATTACKER_UID}" in str(refused.value)
+    assert not is_locked(home)
