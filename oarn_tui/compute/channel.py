@@ -181,7 +181,8 @@ class ExecutorProcess:
             self._launch()
         except OSError as exc:
             self.kill()
-            raise TaskFailed(f"the executor could not start: {exc}", "sandbox") from None
+            kind = "model" if isinstance(exc, FileNotFoundError) else "sandbox"
+            raise TaskFailed(f"the executor could not start: {exc}", kind) from None
         loop = asyncio.get_running_loop()
         header, _ = await self._receive(loop, loop.time() + timeout_s, "loading the model",
                                         timeout_s)

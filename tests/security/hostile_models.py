@@ -87,6 +87,25 @@ def torch_writer(path: Path, target: str, content: bytes) -> Path:
     return path
 
 
+def torch_filler(path: Path, target: str, size: int) -> Path:
+    """A TorchScript module that creates a `size`-byte file at `target` and fills it."""
+    import torch
+
+    class Filler(torch.nn.Module):
+        def __init__(self, target: str, size: int) -> None:
+            super().__init__()
+            self.target, self.size = target, size
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            mapped = torch.from_file(self.target, shared=True, size=self.size,
+                                     dtype=torch.uint8)
+            mapped.fill_(7)
+            return mapped[:4]
+
+    torch.jit.script(Filler(target, size)).save(str(path))
+    return path
+
+
 def torch_spinner(path: Path) -> Path:
     """A TorchScript module that never returns."""
     import torch

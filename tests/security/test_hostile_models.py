@@ -152,6 +152,29 @@ async def test_torchscript_cannot_create_files_on_the_host(home: Path, outside: 
 
 
 @needs_sandbox
+async def test_scratch_writes_are_bounded_and_do_not_outlive_the_executor(home: Path) -> None:
+    pytest.importorskip("torch")
+    pool = make_pool()
+    x = {"x": np.zeros(1, np.float32)}
+    try:
+        small = hostile.torch_filler(home / "models" / "small.pt", "/scratch/kept.bin", 4096)
+        result = await pool.run(InferenceTask(small, inputs=x))
+        assert result.outputs["output"].tolist() == [7, 7, 7, 7]  # its own scratch works
+        reader = hostile.torch_reader(home / "models" / "reader.pt", "/scratch/kept.bin", 4)
+        with pytest.raises(TaskFailed, match="No such file"):  # another executor's scratch
+            await pool.run(InferenceTask(reader, inputs=x))
+        big = hostile.torch_filler(home / "models" / "big.pt", "/scratch/big.bin",
+                                   channel.SCRATCH_BYTES * 2)
+        with pytest.raises(TaskFailed) as failure:
+            await pool.run(InferenceTask(big, inputs=x))
+        assert failure.value.reason.startswith("TorchScript model failed:")
+        assert "File too large" in failure.value.reason  # RLIMIT_FSIZE
+        await still_serves(pool, home)
+    finally:
+        await pool.close()
+
+
+@needs_sandbox
 async def test_executor_runs_no_start_up_code_and_cannot_write_its_libraries(
         home: Path) -> None:
     model = onnx_models.mlp(home / "models" / "mlp.onnx")
