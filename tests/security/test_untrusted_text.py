@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from oarn_tui.cli import root
 from oarn_tui.textsafe import safe_text
 
+REPO = Path(__file__).resolve().parents[2]
+
 PAYLOADS = [
     "[/evil]", "[bold red]x", "[link=https://evil.example]click[/link]", "[/]", "[@click=app.quit]",
     "\x1b]52;c;ZXZpbA==\x07",  # OSC 52: write the clipboard
@@ -127,6 +129,36 @@ def test_generated_text_streams_without_escapes(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert_clean(out)
     assert out == "Hello\\x1b]52;c;ZXZpbA==\\x07 world\n\tnext \\x9b2J"
+
+
+MARKUP_SINKS = {"update", "Static", "Label", "add_row", "update_cell", "write", "add_column"}
+"""Widget calls that parse a `str` argument as markup."""
+
+
+def test_dashboard_builds_no_markup_from_data() -> None:
+    """Structural guard: no f-string, concatenation or `str(...)` goes straight into a widget
+    call that parses markup (data goes in through `fmt.literal` / `fmt.cell`), and nothing
+    turns markup on or parses it."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "oarn_tui" / "tui").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if "markup=True" in source or "from_markup" in source:
+            offenders.append(f"{path.name}: enables markup")
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name not in MARKUP_SINKS:
+                continue
+            for arg in node.args:
+                built = isinstance(arg, ast.JoinedStr | ast.BinOp) or (
+                    isinstance(arg, ast.Call) and getattr(arg.func, "id", None) == "str")
+                if built:
+                    offenders.append(f"{path.name}:{node.lineno}: {ast.unparse(arg)[:60]}")
+    assert not offenders, offenders
 
 
 # -- offline commands --------------------------------------------------------------------------
