@@ -15,10 +15,12 @@ import contextlib
 import json
 import mmap
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -90,6 +92,7 @@ class ExecutorProcess:
         self._info_fd = -1
         self._executor_pid = 0
         self._init_pid = 0
+        self._scratch_dir = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -158,14 +161,19 @@ class ExecutorProcess:
                                      entry=self.entry)
                 env: dict[str, str] = {}
                 cwd = "/"
-            else:
+            else:  # --no-sandbox: a private temporary directory stands in for the scratch
                 config["path"] = bwrap.plain_sys_path()
                 argv = bwrap.plain_command(json.dumps(config), entry=self.entry)
-                env = bwrap.environment(self.spec.threads)
-                cwd = "/"
+                self._scratch_dir = tempfile.mkdtemp(prefix="oarn-executor-")
+                env = {**bwrap.environment(self.spec.threads), "HOME": self._scratch_dir,
+                       "TMPDIR": self._scratch_dir}
+                cwd = self._scratch_dir
             self._process = subprocess.Popen(
                 argv, pass_fds=tuple(keep), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self._stderr_fd, env=env, cwd=cwd, start_new_session=True)
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
             for fd in keep[1:]:
@@ -323,6 +331,9 @@ class ExecutorProcess:
             with contextlib.suppress(BufferError):
                 self._shared.close()
             self._shared = None
+        if self._scratch_dir:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
+            self._scratch_dir = ""
         for name in ("_stderr_fd", "_info_fd"):
             fd = getattr(self, name)
             if fd >= 0:
