@@ -173,7 +173,6 @@ class PipelineService:
         await chain.connected.wait()
         while chain.contracts is None:
             await asyncio.sleep(1.0)
-        self._state, self._reason = "running", "ready"
         if self.worker:
             await self._resume()
         contracts = chain.contracts
@@ -181,10 +180,15 @@ class PipelineService:
                            [abi("TaskRegistry")],
                            confirmations=self.handles.runtime.config.blockchain.confirmations,
                            event_names=["TaskSubmitted"])
+        # The events start at the head read BEFORE the scan of the open tasks: a task submitted
+        # meanwhile is in both (offers merge), never in neither (a just-restarted worker lost
+        # such tasks). Unreadable head: the events start at block 0.
+        with contextlib.suppress(Exception):
+            poller.next_block = int(await contracts.client.block_number()) + 1
         with contextlib.suppress(Exception):
             for view in await contracts.open_tasks(limit=100):
                 self.offer(view.task_id)
-            poller.next_block = int(await contracts.client.block_number()) + 1
+        self._state, self._reason = "running", "ready"  # ready = discovery armed
         while True:
             try:
                 for event in await poller.poll():

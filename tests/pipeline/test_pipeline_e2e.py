@@ -1,7 +1,8 @@
 """End to end on anvil: three worker daemons (separate processes) and a requester node.
 
 The cluster is built by the demo's own setup code (devnet, homes, wallets, stakes, `oarn start`
-for each worker) and torn down by PID at the end.
+for each worker) and torn down by PID at the end; anvil and every worker daemon (restarted ones
+too) die with the test process however it ends (`proclife`), so a killed run leaves nothing.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoClust
         demo.prepare(built, lambda _m: None)
         demo.start_workers(built, lambda _m: None)
         yield built
-    finally:
-        demo.teardown(built)
+    finally:  # OARN_E2E_KEEP=1 keeps the homes (logs, ledgers) for a post-mortem
+        demo.teardown(built, keep=os.environ.get("OARN_E2E_KEEP") == "1")
 
 
 def requester(cluster: demo.DemoCluster) -> Any:
@@ -184,7 +185,7 @@ async def test_kill_9_mid_task_then_restart_loses_and_duplicates_nothing(
         os.kill(read_pid(victim), signal.SIGKILL)
         await asyncio.sleep(0.5)
         await asyncio.to_thread(start_background, AppContext(home=victim),
-                                password_file=cluster.password_file)
+                                password_file=cluster.password_file, die_with_parent=True)
         final = await runtime.services["pipeline"].requester.wait(task_id, 180)
         assert final["status"] == "finalized"
         fetched = await runtime.services["pipeline"].requester.fetch_result(
@@ -201,6 +202,95 @@ async def test_kill_9_mid_task_then_restart_loses_and_duplicates_nothing(
         earnings = [e for e in ControlClient(victim).status()["earnings"]
                     if e["task_id"] == str(task_id)]
         assert len(earnings) == 1, earnings
+
+
+@pytest.mark.parametrize(("call", "hold"), [("claimTask(uint256)", "request"),
+                                            ("claimTask(uint256)", "response"),
+                                            ("finalize(uint256)", "response")],
+                         ids=["claim-signed-not-broadcast", "claim-mined-not-acknowledged",
+                              "finalize-mined-not-acknowledged"])
+async def test_kill_9_with_a_transaction_in_flight_then_restart_sends_it_once(
+        cluster: demo.DemoCluster, tmp_path: Path, call: str, hold: str) -> None:
+    """kill -9 of the worker while its claim or finalize transaction is in flight: recorded by
+    the node but not yet on the chain, or mined with the receipt not yet back. Its RPC runs
+    through a proxy that holds that one call (the requester only finalizes once it waits, after
+    the restart). Restarted, it rebroadcasts (or finds) that same transaction and finishes: one
+    such transaction, one claim, one payment."""
+    from eth_utils import keccak
+
+    from oarn_tui.cli_support import AppContext
+    from oarn_tui.config import load_config, set_key
+    from oarn_tui.runtime.daemon import start_background, stop_node
+    from oarn_tui.runtime.pidfile import read_pid
+
+    victim, others = cluster.worker_homes[0], cluster.worker_homes[1:]
+    rpc_urls = json.dumps(list(load_config(victim).blockchain.manual_rpc_urls))
+    proxy = HoldingRpcProxy(cluster.devnet["rpc_url"], keccak(text=call)[:4], hold)
+
+    def restart_victim() -> None:
+        start_background(AppContext(home=victim), password_file=cluster.password_file,
+                         die_with_parent=True)
+
+    try:
+        url = await proxy.start()
+        await asyncio.to_thread(stop_node, victim)
+        set_key(victim, "blockchain.manual_rpc_urls", json.dumps([url]))
+        await asyncio.to_thread(restart_victim)
+        for home in others:  # only the victim takes the task
+            await asyncio.to_thread(ControlClient(home).command, "pause")
+        async with requester(cluster) as runtime:
+            task_id = await submit(runtime, tmp_path / "in.safetensors", demo.sample_inputs(7))
+            await asyncio.wait_for(proxy.held.wait(), 60)
+            os.kill(read_pid(victim), signal.SIGKILL)
+            proxy.release()
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(restart_victim)
+            final = await runtime.services["pipeline"].requester.wait(task_id, 180)
+            assert final["status"] == "finalized"
+            for name in ("TaskClaimed", "ExecutorPaid"):
+                assert [int(e.args["taskId"]) for e in await events(runtime, name)
+                        ].count(task_id) == 1, name
+            assert len(set(proxy.raw_txs)) == 1, f"a second {call} transaction was signed"
+            # held before the chain saw it: the restarted node broadcast the recorded bytes
+            assert len(proxy.raw_txs) == (2 if hold == "request" else 1)
+            deadline = time.monotonic() + 60  # finalized by the victim's own held finalize:
+            while True:  # the restarted victim records its payment as it resumes
+                record = await asyncio.to_thread(ControlClient(victim).command, "task.get",
+                                                 task_id=str(task_id))
+                if record["stage"] == "rewarded" or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            timeline = [step["stage"] for step in record["timeline"]]
+            assert timeline.count("claimed") == 1 and record["stage"] == "rewarded", timeline
+            status = await asyncio.to_thread(ControlClient(victim).status)
+            assert [e["task_id"] for e in status["earnings"]].count(str(task_id)) == 1
+    finally:
+        for home in others:
+            with contextlib.suppress(ControlError):
+                await asyncio.to_thread(ControlClient(home).command, "resume")
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(stop_node, victim)
+        set_key(victim, "blockchain.manual_rpc_urls", rpc_urls)
+        await proxy.close()
+        await asyncio.to_thread(restart_victim)
+        await asyncio.to_thread(wait_until_working, victim, len(others))
+
+
+def wait_until_working(home: Path, peers: int, timeout_s: float = 60.0) -> None:
+    """Until a restarted worker has its chain, its pipeline (with task discovery armed:
+    "ready") and `peers` peers again (as the module's other tests expect of every worker)."""
+    deadline = time.monotonic() + timeout_s
+    status: dict[str, Any] = {}
+    while True:
+        with contextlib.suppress(ControlError):
+            status = ControlClient(home, timeout=2).status()
+            services = status["services"]
+            if services["chain"]["state"] == services["pipeline"]["state"] == "running" \
+                    and services["pipeline"].get("reason") == "ready" \
+                    and status["peers"] >= peers:
+                return
+        assert time.monotonic() < deadline, f"{home.name} did not come back: {status}"
+        time.sleep(0.2)
 
 
 async def test_rpc_outage_is_survived_without_duplicate_transactions(
@@ -419,91 +509,3 @@ def test_cli_submit_without_wait_stays_up_until_an_executor_has_the_data(
             break
         time.sleep(1)
     assert status["status"] == "finalized"
-
-
-@pytest.mark.parametrize(("call", "hold"), [("claimTask(uint256)", "request"),
-                                            ("claimTask(uint256)", "response"),
-                                            ("finalize(uint256)", "response")],
-                         ids=["claim-signed-not-broadcast", "claim-mined-not-acknowledged",
-                              "finalize-mined-not-acknowledged"])
-async def test_kill_9_with_a_transaction_in_flight_then_restart_sends_it_once(
-        cluster: demo.DemoCluster, tmp_path: Path, call: str, hold: str) -> None:
-    """kill -9 of the worker while its claim or finalize transaction is in flight: recorded by
-    the node but not yet on the chain, or mined with the receipt not yet back. Its RPC runs
-    through a proxy that holds that one call (the requester only finalizes once it waits, after
-    the restart). Restarted, it rebroadcasts (or finds) that same transaction and finishes: one
-    such transaction, one claim, one payment. Last in the module: a worker restarted here has
-    been seen, once in several runs, to take no further task (see the session-3 note)."""
-    from eth_utils import keccak
-
-    from oarn_tui.cli_support import AppContext
-    from oarn_tui.config import load_config, set_key
-    from oarn_tui.runtime.daemon import start_background, stop_node
-    from oarn_tui.runtime.pidfile import read_pid
-
-    victim, others = cluster.worker_homes[0], cluster.worker_homes[1:]
-    rpc_urls = json.dumps(list(load_config(victim).blockchain.manual_rpc_urls))
-    proxy = HoldingRpcProxy(cluster.devnet["rpc_url"], keccak(text=call)[:4], hold)
-
-    def restart_victim() -> None:
-        start_background(AppContext(home=victim), password_file=cluster.password_file)
-
-    try:
-        url = await proxy.start()
-        await asyncio.to_thread(stop_node, victim)
-        set_key(victim, "blockchain.manual_rpc_urls", json.dumps([url]))
-        await asyncio.to_thread(restart_victim)
-        for home in others:  # only the victim takes the task
-            await asyncio.to_thread(ControlClient(home).command, "pause")
-        async with requester(cluster) as runtime:
-            task_id = await submit(runtime, tmp_path / "in.safetensors", demo.sample_inputs(7))
-            await asyncio.wait_for(proxy.held.wait(), 60)
-            os.kill(read_pid(victim), signal.SIGKILL)
-            proxy.release()
-            await asyncio.sleep(0.5)
-            await asyncio.to_thread(restart_victim)
-            final = await runtime.services["pipeline"].requester.wait(task_id, 180)
-            assert final["status"] == "finalized"
-            for name in ("TaskClaimed", "ExecutorPaid"):
-                assert [int(e.args["taskId"]) for e in await events(runtime, name)
-                        ].count(task_id) == 1, name
-            assert len(set(proxy.raw_txs)) == 1, f"a second {call} transaction was signed"
-            # held before the chain saw it: the restarted node broadcast the recorded bytes
-            assert len(proxy.raw_txs) == (2 if hold == "request" else 1)
-            deadline = time.monotonic() + 60  # finalized by the victim's own held finalize:
-            while True:  # the restarted victim records its payment as it resumes
-                record = await asyncio.to_thread(ControlClient(victim).command, "task.get",
-                                                 task_id=str(task_id))
-                if record["stage"] == "rewarded" or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.2)
-            timeline = [step["stage"] for step in record["timeline"]]
-            assert timeline.count("claimed") == 1 and record["stage"] == "rewarded", timeline
-            status = await asyncio.to_thread(ControlClient(victim).status)
-            assert [e["task_id"] for e in status["earnings"]].count(str(task_id)) == 1
-    finally:
-        for home in others:
-            with contextlib.suppress(ControlError):
-                await asyncio.to_thread(ControlClient(home).command, "resume")
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(stop_node, victim)
-        set_key(victim, "blockchain.manual_rpc_urls", rpc_urls)
-        await proxy.close()
-        await asyncio.to_thread(restart_victim)
-        await asyncio.to_thread(wait_until_working, victim, len(others))
-
-
-def wait_until_working(home: Path, peers: int, timeout_s: float = 60.0) -> None:
-    """Until a restarted worker has its chain, its pipeline and `peers` peers again (as the
-    module's other tests expect of every worker)."""
-    deadline = time.monotonic() + timeout_s
-    status: dict[str, Any] = {}
-    while True:
-        with contextlib.suppress(ControlError):
-            status = ControlClient(home, timeout=2).status()
-            services = status["services"]
-            if services["chain"]["state"] == services["pipeline"]["state"] == "running" \
-                    and status["peers"] >= peers:
-                return
-        assert time.monotonic() < deadline, f"{home.name} did not come back: {status}"
-        time.sleep(0.2)
