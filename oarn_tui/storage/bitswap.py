@@ -4,27 +4,29 @@ Bitswap serves any block we hold. Blocks arriving from peers are stored only whe
 for them (`expect`) and only after they hash to their CID; anything else is dropped and counted.
 The adapter's methods run on the p2p trio thread, so disk work goes through `trio.to_thread`.
 
-`ScoringBitswapClient` (the client the p2p node builds for this adapter, `make_client`)
-judges every received block before libp2p handles it: a block that hashes to nothing this node
-asked for (or recently asked for) is a bad block. It is dropped and lowers the sender's score in
-the p2p layer's `PeerScores` (reason `bad_block`); once the score is at the ban threshold the
-peer's bitswap messages are ignored and it is disconnected.
+The p2p node runs `storage.engine.BitswapEngine` over this adapter (`make_client`); it judges
+every received block with `judge`: a block that hashes to nothing this node asked for (or
+recently asked for) is a bad block. It is dropped and lowers the sender's score in the p2p
+layer's `PeerScores` (reason `bad_block`); once the score is at the ban threshold the peer's
+bitswap messages are ignored and it is disconnected. The libp2p `BlockStore` methods remain
+for a libp2p `BitswapClient` over the same store.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from libp2p.bitswap.block_store import BlockStore
-from libp2p.bitswap.cid import CIDInput, cid_to_bytes, reconstruct_cid_from_prefix_and_data
-from libp2p.bitswap.client import BitswapClient
+from libp2p.bitswap.cid import CIDInput, cid_to_bytes
 
 from oarn_tui.storage.blockstore import BlockMismatch, Blockstore
-from oarn_tui.storage.cid import CID, RAW
+from oarn_tui.storage.cid import CID
+
+if TYPE_CHECKING:
+    from oarn_tui.storage.engine import BitswapEngine
 
 log = logging.getLogger("oarn.storage.bitswap")
 BAD_BLOCK = "bad_block"
@@ -77,9 +79,11 @@ class VerifiedBlockStore(BlockStore):
     def banned(self, peer_id: str) -> bool:
         return self.scores is not None and bool(self.scores.is_banned(peer_id))
 
-    def make_client(self, host: Any) -> BitswapClient:
-        """The bitswap client the p2p node runs over this store (it scores bad blocks)."""
-        return ScoringBitswapClient(host, block_store=self)
+    def make_client(self, host: Any) -> BitswapEngine:
+        """The bitswap engine the p2p node runs over this store (it scores bad blocks)."""
+        from oarn_tui.storage.engine import BitswapEngine
+
+        return BitswapEngine(host, self)
 
     async def get_block(self, cid: CIDInput) -> bytes | None:
         data: bytes | None = await trio.to_thread.run_sync(self.store.get_or_none, to_cid(cid))
@@ -112,58 +116,3 @@ class VerifiedBlockStore(BlockStore):
     def stats(self) -> dict[str, Any]:
         return {"served": self.served, "unsolicited": self.unsolicited,
                 "rejected": self.rejected, "bad_blocks": sum(self.bad_blocks.values())}
-
-
-def _key_of_v110(prefix: bytes, data: bytes) -> str | None:
-    """Our blockstore key for a v1.1+ block (prefix + data), None when it is no CID we accept."""
-    try:
-        return CID.from_bytes(reconstruct_cid_from_prefix_and_data(prefix, data)).key
-    except Exception:  # a prefix naming an unknown codec or hash: hostile or useless
-        return None
-
-
-class ScoringBitswapClient(BitswapClient):
-    """libp2p's bitswap client, with every received block judged by `VerifiedBlockStore.judge`
-    (see the module docstring); a banned peer's messages are dropped and it is disconnected."""
-
-    block_store: VerifiedBlockStore
-
-    async def _process_message(self, msg: Any, peer_id: Any, stream: Any) -> None:
-        name = peer_id.to_base58()
-        if self.block_store.banned(name):
-            await self._drop_banned(peer_id)
-            return
-        await super()._process_message(msg, peer_id, stream)
-        if self.block_store.banned(name):
-            await self._drop_banned(peer_id)
-
-    async def _process_blocks_v100(self, blocks: list[bytes], peer_id: Any) -> None:
-        name = peer_id.to_base58()
-        good = [data for data in blocks
-                if self.block_store.judge(name, CID.for_block(data, RAW).key)]
-        if good:
-            await super()._process_blocks_v100(good, peer_id)
-
-    async def _process_blocks_v110(self, blocks: Sequence[Any], peer_id: Any) -> None:
-        name = peer_id.to_base58()
-        good = [block for block in blocks
-                if self.block_store.judge(name, _key_of_v110(block.prefix, block.data))]
-        if good:
-            await super()._process_blocks_v110(good, peer_id)
-
-    async def connected(self, network: Any, conn: Any) -> None:
-        """A banned peer that connects again (it dials us, or libp2p redials it) is dropped."""
-        peer_id = getattr(getattr(conn, "muxed_conn", None), "peer_id", None)
-        if peer_id is not None and self.block_store.banned(peer_id.to_base58()) and \
-                self._nursery is not None:
-            self._nursery.start_soon(self._drop_banned, peer_id)
-
-    async def _drop_banned(self, peer_id: Any) -> None:
-        """Close every connection to a banned peer (bounded, never raises)."""
-        log.warning("disconnecting %s: banned for bad blocks", peer_id.to_base58())
-        with trio.move_on_after(2):
-            try:
-                await self.host.disconnect(peer_id)
-            except Exception as error:  # already gone
-                log.debug("disconnecting %s: %s", peer_id, error)
-

@@ -1,9 +1,13 @@
-"""Bitswap exchange: a `BlockFetcher` that finds providers in the DHT and fetches over bitswap.
+"""Bitswap exchange: fetches a DAG over the node's bitswap engine (`storage.engine`).
 
-`fetch(root)` looks providers up (deduplicated), dials them, then pulls the whole DAG through
-`storage.fetch.fetch_dag`, which verifies and stores every block and reports progress. Used
-directly as a `BlockFetcher` (the storage service's `model pull`), `get_block` asks the peers that
-served the last blocks first, then the DHT providers of the block, then every connected peer.
+`fetch(root)` asks the peers this node is connected to first (a task's requester, the `hint`,
+before the others), as Kubo and Helia do; only when none of them has the content does it look
+providers up in the DHT, dial them and ask them too. The DAG is pulled by
+`storage.fetch.fetch_dag`, which hands each node's children to `fetch_blocks` in one batch:
+the engine keeps a window of wants outstanding at every peer, steals work from slow ones, and
+hashes and stores blocks off the network thread. Blocks already held are never fetched again,
+so an interrupted pull resumes where it stopped. `get_block` (the `BlockFetcher` protocol)
+fetches one block the same way.
 Every fetch is checked against `limits` (the storage service sets the node's, a caller may pass a
 task's); peers whose score the p2p layer has banned (bad blocks, see `storage.bitswap`) are
 neither asked nor dialled.
@@ -13,40 +17,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
-
-import trio
 
 from oarn_tui.storage.bitswap import VerifiedBlockStore
 from oarn_tui.storage.blockstore import Blockstore
 from oarn_tui.storage.cid import CID
+from oarn_tui.storage.engine import DEFAULT_WINDOW, EngineError
 from oarn_tui.storage.fetch import FetchError, ProgressCallback, fetch_dag
 from oarn_tui.storage.limits import DagLimits, FetchBudget
 
 log = logging.getLogger("oarn.storage.exchange")
-PREFERRED_TRY_S = 5.0
+
+
+class NoPeers(FetchError):
+    """The peers asked do not have a block (or sent nothing in time)."""
 
 
 class NoProviders(FetchError):
-    """Nobody in the DHT provides the content."""
+    """No connected peer has the content and nobody in the DHT provides it."""
 
 
 class BitswapExchange:
     """Fetch and serve blocks for one `P2PNode` whose bitswap uses `adapter`."""
 
     def __init__(self, node: Any, store: Blockstore, adapter: VerifiedBlockStore,
-                 block_timeout_s: float = 30.0, concurrency: int = 16) -> None:
+                 block_timeout_s: float = 30.0, concurrency: int = 16,
+                 window: int = DEFAULT_WINDOW) -> None:
         self.node = node
         self.store = store
         self.adapter = adapter
         self.block_timeout_s = block_timeout_s
         self.concurrency = concurrency
+        self.window = window
+        self._peers: list[str] = []  # whom fetch_blocks asks (the current fetch's peers)
         self.limits = DagLimits()
         adapter.scores = getattr(node, "scores", None)  # bad blocks lower the sender's score
-        self._preferred: list[str] = []
         self._providing: set[asyncio.Task[None]] = set()
         self.fetched_blocks = 0
         self.fetched_bytes = 0
+        self.fetched_keys: set[str] = set()  # every block this exchange fetched (resume tests)
 
     async def provide(self, root: CID) -> bool:
         """Announce `root` in the DHT (roots strategy: providers are found per file)."""
@@ -86,78 +96,91 @@ class BitswapExchange:
                     log.debug("provider %s at %s: %s", provider["peer_id"], addr, error)
         if providers and not connected:
             raise FetchError(f"could not connect to any of {len(providers)} providers of {cid}")
-        if connected:
-            self._preferred = connected
         return connected
 
     def _banned(self, peer_id: str) -> bool:
         scores = self.adapter.scores
         return scores is not None and bool(scores.is_banned(peer_id))
 
+    def connected_peers(self, hint: str | None = None) -> list[str]:
+        """Connected peers that are not banned, `hint` first."""
+        names = [p["peer_id"] for p in self.node.peers()]
+        ordered = ([hint] if hint in names else []) + [n for n in names if n != hint]
+        return [name for name in ordered if not self._banned(name)]
+
     async def fetch(self, root: CID, progress: ProgressCallback | None = None, *,
                     hint: str | None = None, max_bytes: int | None = None,
                     budget: FetchBudget | None = None) -> int:
-        """Find providers of `root`, connect, fetch and verify the whole file; returns its size.
+        """Fetch and verify the whole file `root` from connected peers, else from its DHT
+        providers; returns its size.
 
-        `hint` names a connected peer that most likely has the file (a task's requester): it is
-        asked first, which skips the DHT lookup; the DHT is the fallback. `max_bytes` is the
-        size the task declares (the node's `limits` apply on top), `budget` the task's disk
-        quota; content over either raises `ContentRefused` and is not kept."""
+        `hint` names a connected peer that most likely has the file (a task's requester): it
+        is asked first. `max_bytes` is the size the task declares (the node's `limits` apply
+        on top), `budget` the task's disk quota; content over either raises `ContentRefused`
+        and is not kept."""
         limits = self.limits.capped(max_bytes)
-        if hint and not self.store.dag_complete(root) and not self._banned(hint) and \
-                hint in {p["peer_id"] for p in self.node.peers()}:
-            self._preferred = [hint]
+        self._peers = self.connected_peers(hint)
+        if self._peers or self.store.dag_complete(root):
             try:
                 size = await fetch_dag(root, self, self.store, progress=progress,
                                        concurrency=self.concurrency, limits=limits,
                                        budget=budget)
-            except FetchError as error:
-                log.debug("hinted peer %s could not serve %s: %s", hint, root, error)
+            except NoPeers as error:
+                log.debug("connected peers could not serve %s: %s", root, error)
             else:
                 self.provide_later(root)
                 return size
-        if not self.store.dag_complete(root) and not await self.connect_providers(root):
-            raise NoProviders(f"no providers found for {root}")
+        connected = await self.connect_providers(root)
+        if not connected:
+            raise NoProviders(f"no connected peer has {root} and no providers were found")
+        self._peers = list(dict.fromkeys([*connected, *self.connected_peers(hint)]))
         size = await fetch_dag(root, self, self.store, progress=progress,
                                concurrency=self.concurrency, limits=limits, budget=budget)
         self.provide_later(root)  # now we can serve it too
         return size
 
-    async def get_block(self, cid: CID) -> bytes:
-        """One block over bitswap, verified against `cid` (the `BlockFetcher` protocol)."""
-        self.adapter.expect(cid)
+    async def fetch_blocks(self, cids: list[CID], store: Blockstore,
+                           on_bytes: Callable[[int], None] | None = None
+                           ) -> dict[str, bytes | int]:
+        """`BatchFetcher`: fetch `cids` into the store from the current fetch's peers."""
+        peers = [peer for peer in self._peers if not self._banned(peer)]
+        if not peers:
+            raise NoPeers("no connected peer to ask")
+        loop = asyncio.get_running_loop()
+        callback = None
+        if on_bytes is not None:
+            def callback(size: int) -> None:  # on the p2p thread
+                loop.call_soon_threadsafe(on_bytes, size)
         try:
-            data = await self._get_block(cid)
-        finally:
-            self.adapter.forget(cid)
-        if not cid.verifies(data):
-            raise FetchError(f"peer sent bytes that do not hash to {cid}")
-        self.fetched_blocks += 1
-        self.fetched_bytes += len(data)
-        return data
+            got = await self.node.run_trio(self._fetch_trio, cids, peers, callback)
+        except EngineError as error:
+            raise NoPeers(str(error)) from None
+        fetched = [cid for cid in cids if cid.key in got]
+        self.fetched_blocks += len(fetched)
+        self.fetched_bytes += sum(v if isinstance(v, int) else len(v) for v in got.values())
+        self.fetched_keys.update(cid.key for cid in fetched)
+        return dict(got)
 
-    async def _get_block(self, cid: CID) -> bytes:
-        self._preferred = [peer for peer in self._preferred if not self._banned(peer)]
-        if self._preferred:
-            try:
-                return await self._ask(cid, self._preferred[0], PREFERRED_TRY_S)
-            except Exception as error:  # the preferred peer may not have this block
-                log.debug("preferred peer lacks %s: %s", cid, error)
-        connected = await self.connect_providers(cid)
-        return await self._ask(cid, connected[0] if connected else None, self.block_timeout_s)
-
-    async def _ask(self, cid: CID, peer_id: str | None, timeout_s: float) -> bytes:
-        return bytes(await self.node.run_trio(self._get_block_trio, cid, peer_id, timeout_s))
-
-    async def _get_block_trio(self, cid: CID, peer_id: str | None, timeout_s: float) -> bytes:
-        from libp2p.bitswap.cid import parse_cid
-        from libp2p.peer.id import ID
-
-        client = self.node.bitswap
-        if client is None:
+    async def _fetch_trio(self, cids: list[CID], peers: list[str],
+                          callback: Callable[[int], None] | None) -> dict[str, bytes | int]:
+        engine = self.node.bitswap
+        if engine is None or not hasattr(engine, "fetch_many"):
             raise FetchError("bitswap is not running (node started without a block store)")
-        session = client.new_session()
-        with trio.fail_after(timeout_s + 1):
-            return bytes(await session.get_block(
-                parse_cid(cid.to_bytes()), peer_id=ID.from_base58(peer_id) if peer_id else None,
-                timeout=timeout_s))
+        return dict(await engine.fetch_many(cids, peers, self.block_timeout_s,
+                                            window=self.window, on_block=callback))
+
+    async def get_block(self, cid: CID) -> bytes:
+        """One block over bitswap, verified against `cid` (the `BlockFetcher` protocol):
+        from connected peers, else from the block's DHT providers."""
+        self._peers = self.connected_peers()
+        try:
+            got = await self.fetch_blocks([cid], self.store)
+        except NoPeers:
+            if not await self.connect_providers(cid):
+                raise NoProviders(f"no connected peer has {cid} and no providers were "
+                                  "found") from None
+            self._peers = self.connected_peers()
+            got = await self.fetch_blocks([cid], self.store)
+        data = await asyncio.to_thread(self.store.get, cid)  # verified on read
+        del got
+        return data
