@@ -470,23 +470,15 @@ class BitswapEngine:
         queue: deque[Want] = deque(wants.values())
         alive = {peer for peer in peers if not self.adapter.banned(peer)}
         started = trio.current_time()
+        error = ""
         try:
             async with trio.open_nursery() as nursery:
                 for peer in alive:
                     nursery.start_soon(self._peer_worker, peer, wants, queue, alive, window)
-                while not all(w.done for w in (*wants.values(), *shared.values())):
-                    dead = self._dead(alive)
-                    missing = [w for w in wants.values()
-                               if not w.done and alive <= (w.dont_have | dead)]
-                    if missing:
-                        raise EngineError(f"no connected peer has {missing[0].cid}")
-                    if trio.current_time() - max(started, self._last_arrival) > timeout_s:
-                        left = [w for w in (*wants.values(), *shared.values()) if not w.done]
-                        raise EngineError(f"no block arrived for {timeout_s:g} s; "
-                                          f"{len(left)} still missing (first {left[0].cid})")
-                    with trio.move_on_after(0.25):
-                        await self._changed.wait()
-                nursery.cancel_scope.cancel()
+                error = await self._watch(wants, shared, alive, started, timeout_s)
+                nursery.cancel_scope.cancel()  # raising here would wrap it in a group
+            if error:
+                raise EngineError(error)
         finally:
             for key, want in wants.items():
                 self._wants.pop(key, None)
@@ -494,6 +486,23 @@ class BitswapEngine:
             await self._cancel_outstanding(wants)
         return {key: want.result for key, want in (*wants.items(), *shared.items())
                 if want.result is not None}
+
+    async def _watch(self, wants: dict[str, Want], shared: dict[str, Want], alive: set[str],
+                     started: float, timeout_s: float) -> str:
+        """Wait until every want is done; or return why not (all peers lack one, timeout)."""
+        while not all(w.done for w in (*wants.values(), *shared.values())):
+            dead = self._dead(alive)
+            missing = [w for w in wants.values()
+                       if not w.done and alive <= (w.dont_have | dead)]
+            if missing:
+                return f"no connected peer has {missing[0].cid}"
+            if trio.current_time() - max(started, self._last_arrival) > timeout_s:
+                left = [w for w in (*wants.values(), *shared.values()) if not w.done]
+                return (f"no block arrived for {timeout_s:g} s; {len(left)} still missing "
+                        f"(first {left[0].cid})")
+            with trio.move_on_after(0.25):
+                await self._changed.wait()
+        return ""
 
     def _dead(self, alive: set[str]) -> set[str]:
         connected = set(self.connected())
