@@ -31,7 +31,9 @@ fi
 # bubblewrap is the executor sandbox (without it the node refuses network tasks and the
 # hostile-model suite skips); libseccomp2 compiles its seccomp filter
 if [ "$(id -u)" = 0 ] && ! command -v bwrap >/dev/null; then
-    apt-get install -y -q bubblewrap libseccomp2 >/dev/null 2>&1 || true
+    apt-get install -y -q bubblewrap libseccomp2 >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap libseccomp2 >/dev/null 2>&1; } \
+        || echo "warning: bubblewrap could not be installed: sandboxed compute and e2e tests will fail closed" >&2
 fi
 
 .venv/bin/ruff check oarn_tui tests benchmarks packaging assets/icons
