@@ -5,7 +5,13 @@
 - blockstore: put/get of 256 KiB blocks (verified, indexed, atomic) vs plain file writes/reads of
   the same blocks, with and without fsync.
 
-Run: .venv/bin/python benchmarks/bench_storage.py [--mib 64]
+- bitswap (`--bitswap-mib N`, 0 skips it): an N MiB model pulled between oarn node processes
+  on loopback (tests/storage/storage_node_proc.py: P2PNode + BitswapExchange, no DHT) vs a
+  loopback TCP copy of the same size in the same run; one provider vs three; the puller's peak
+  RSS growth; and a pull killed (SIGKILL) at 50 % then restarted: the resumed pull's time and
+  how many blocks it fetched that the killed one already held (goal: 0).
+
+Run: .venv/bin/python benchmarks/bench_storage.py [--mib 64] [--bitswap-mib 1024] [--only-bitswap]
 """
 
 from __future__ import annotations
@@ -14,11 +20,19 @@ import argparse
 import hashlib
 import json
 import os
+import queue
 import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from oarn_tui.storage.blockstore import Blockstore
 from oarn_tui.storage.cid import CID, RAW
@@ -99,18 +113,195 @@ def bench_blockstore(data: bytes, workdir: Path, runs: int = 3) -> dict[str, obj
     return results
 
 
+NODE_PROC = Path(__file__).resolve().parents[1] / "tests" / "storage" / "storage_node_proc.py"
+
+
+class NodeProc:
+    """A storage node process (JSON lines in and out)."""
+
+    def __init__(self, home: Path, window: int | None = None) -> None:
+        argv = [sys.executable, str(NODE_PROC), "--home", str(home)]
+        if window:
+            argv += ["--window", str(window)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.ready = self.wait("ready", 60)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                continue
+
+    def wait(self, event: str, timeout_s: float,
+             until: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                item = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"node process exited ({self.proc.returncode})") from None
+                continue
+            if item.get("event") == "error":
+                raise RuntimeError(item["message"])
+            if item.get("event") == event and (until is None or until(item)):
+                return item
+        raise TimeoutError(f"no {event} within {timeout_s} s")
+
+    def call(self, timeout_s: float = 600, **command: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self.wait("answer", timeout_s)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(json.dumps({"cmd": "stop"}) + "\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=15)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+
+
+def tcp_copy_mib_s(size: int) -> float:
+    """One loopback TCP copy of `size` bytes (1 MiB writes) between two threads."""
+    server = socket.create_server(("127.0.0.1", 0))
+    chunk = os.urandom(MIB)
+    received = [0]
+
+    def sink() -> None:
+        conn, _ = server.accept()
+        buffer = bytearray(MIB)
+        with conn:
+            while True:
+                got = conn.recv_into(buffer)
+                if not got:
+                    return
+                received[0] += got
+
+    reader = threading.Thread(target=sink)
+    reader.start()
+    start = time.perf_counter()
+    with socket.create_connection(server.getsockname()) as client:
+        for _ in range(size // MIB):
+            client.sendall(chunk)
+    reader.join(60)
+    seconds = time.perf_counter() - start
+    server.close()
+    return round(received[0] / MIB / seconds, 1)
+
+
+def _pull(puller: NodeProc, providers: list[NodeProc], cid: str) -> dict[str, Any]:
+    for provider in providers:
+        puller.call(cmd="connect", addr=provider.ready["addrs"][0], timeout_s=60)
+    return puller.call(cmd="pull", cid=cid)
+
+
+def bench_bitswap(mib: int, workdir: Path) -> dict[str, Any]:
+    """See the module docstring; every node is its own process, all on 127.0.0.1."""
+    size = mib * MIB
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = workdir / "model.bin"
+    with open(source, "wb") as handle:
+        rng = random.Random(7)
+        for _ in range(mib):
+            handle.write(rng.randbytes(MIB))
+    from oarn_tui.storage.content import LocalContentStore
+
+    first = Blockstore(workdir / "p0" / "blocks", durable=False)
+    cid = str(LocalContentStore(first, ImportOptions.v1()).add_file_sync(source))
+    block_count = first.count()
+    first.close()
+    for index in (1, 2):
+        shutil.copytree(workdir / "p0", workdir / f"p{index}")
+    source.unlink()
+    report: dict[str, Any] = {"mib": mib, "cid": cid, "blocks": block_count,
+                              "tcp_loopback_copy_mib_s": tcp_copy_mib_s(size)}
+    providers = [NodeProc(workdir / f"p{index}") for index in range(3)]
+    try:
+        one = NodeProc(workdir / "pull-1")
+        try:
+            result = _pull(one, providers[:1], cid)
+        finally:
+            one.stop()
+        report["one_provider_mib_s"] = round(mib / result["seconds"], 1)
+        report["one_provider_rss_growth_mib"] = round(result["rss_growth_kib"] / 1024, 1)
+        three = NodeProc(workdir / "pull-3")
+        try:
+            result = _pull(three, providers, cid)
+        finally:
+            three.stop()
+        report["three_providers_mib_s"] = round(mib / result["seconds"], 1)
+        report["three_providers_rss_growth_mib"] = round(result["rss_growth_kib"] / 1024, 1)
+        report["three_vs_one"] = round(report["three_providers_mib_s"]
+                                       / report["one_provider_mib_s"], 2)
+        report["bitswap_vs_tcp"] = round(report["one_provider_mib_s"]
+                                         / report["tcp_loopback_copy_mib_s"], 3)
+        report["resume"] = bench_resume(workdir / "pull-resume", providers[:1], cid, size,
+                                        block_count)
+    finally:
+        for provider in providers:
+            provider.stop()
+    return report
+
+
+def bench_resume(home: Path, providers: list[NodeProc], cid: str, size: int,
+                 block_count: int) -> dict[str, Any]:
+    """Kill a pull (SIGKILL) once half the bytes arrived; restart it at the same home."""
+    victim = NodeProc(home)
+    for provider in providers:
+        victim.call(cmd="connect", addr=provider.ready["addrs"][0], timeout_s=60)
+    assert victim.proc.stdin is not None
+    started = time.perf_counter()
+    victim.proc.stdin.write(json.dumps({"cmd": "pull", "cid": cid}) + "\n")
+    victim.proc.stdin.flush()
+    seen = victim.wait("progress", 600, until=lambda item: item["done"] >= size // 2)
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(timeout=15)
+    killed_after = time.perf_counter() - started
+    store = Blockstore(home / "blocks", durable=False)
+    held = set(store.keys())
+    store.close()
+    again = NodeProc(home)
+    try:
+        result = _pull(again, providers, cid)
+    finally:
+        again.stop()
+    fetched = set(result["fetched_keys"])
+    return {"killed_at_fraction": round(seen["done"] / size, 3),
+            "killed_after_s": round(killed_after, 2), "blocks_held_at_kill": len(held),
+            "resumed_pull_s": round(result["seconds"], 2),
+            "resumed_fetched_blocks": len(fetched),
+            "blocks_fetched_twice": len(fetched & held),
+            "complete": len(fetched | held) >= block_count}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=64, help="Size of the test data in MiB.")
+    parser.add_argument("--bitswap-mib", type=int, default=1024,
+                        help="Size of the model pulled over bitswap in MiB (0: skip).")
+    parser.add_argument("--only-bitswap", action="store_true",
+                        help="Skip the import and blockstore sections.")
     args = parser.parse_args()
-    data = random.Random(2026).randbytes(args.mib * MIB)
+    report: dict[str, Any] = {"benchmark": "storage", "cpu_count": os.cpu_count(),
+                              "load_avg": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="oarn-bench-storage-") as tmp:
-        report = {
-            "benchmark": "storage",
-            "cpu_count": os.cpu_count(),
-            "import": bench_import(data),
-            "blockstore": bench_blockstore(data, Path(tmp)),
-        }
+        if not args.only_bitswap:
+            data = random.Random(2026).randbytes(args.mib * MIB)
+            report["import"] = bench_import(data)
+            report["blockstore"] = bench_blockstore(data, Path(tmp))
+            del data
+        if args.bitswap_mib:
+            report["bitswap"] = bench_bitswap(args.bitswap_mib, Path(tmp) / "bitswap")
     print(json.dumps(report, indent=2))
 
 
