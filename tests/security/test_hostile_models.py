@@ -356,6 +356,43 @@ async def test_forced_unavailable_sandbox_refuses_tasks_and_network_tasks(
     assert sandbox.FORCE_ENV not in sandbox.status().reason
 
 
+HOSTILE_KINDS = ("onnx-external-data", "onnx-huge-output", "torch-reader", "torch-writer",
+                 "torch-spinner")
+
+
+@pytest.mark.parametrize("kind", HOSTILE_KINDS)
+async def test_with_namespaces_forced_off_every_hostile_model_is_refused_unrun(
+        home: Path, outside: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hostile suite with namespaces forced off: nothing is contained because nothing runs —
+    each model's task is refused with the sandbox's reason, no executor starts, no host file is
+    read into a result or created."""
+    if kind.startswith("torch"):
+        pytest.importorskip("torch")
+    monkeypatch.setenv(sandbox.FORCE_ENV, "1")
+    created = outside / "created-by-model.bin"
+    models = home / "models"
+    build = {
+        "onnx-external-data": lambda: hostile.onnx_external_data(
+            models / "x.onnx", str(outside / "secret.bin").lstrip("/"), len(SECRET)),
+        "onnx-huge-output": lambda: hostile.onnx_huge_output(models / "huge.onnx"),
+        "torch-reader": lambda: hostile.torch_reader(models / "r.pt",
+                                                     str(outside / "secret.bin"), 8),
+        "torch-writer": lambda: hostile.torch_writer(models / "w.pt", str(created), SECRET),
+        "torch-spinner": lambda: hostile.torch_spinner(models / "s.pt"),
+    }
+    model = build[kind]()
+    pool = make_pool(timeout_s=5.0)
+    try:
+        with pytest.raises(TaskFailed) as failure:
+            await pool.run(InferenceTask(model, inputs={"x": np.ones((1, 4), np.float32)}))
+        assert failure.value.kind == "sandbox"
+        assert failure.value.reason == sandbox.status().refusal()
+        assert pool.stats["worker_starts"] == 0
+        assert not created.exists()
+    finally:
+        await pool.close()
+
+
 async def test_worker_node_refuses_network_tasks_when_the_sandbox_is_forced_off(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real worker node on an in-process chain: the task is announced and would be taken,
