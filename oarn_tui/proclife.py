@@ -112,7 +112,7 @@ def spawn(args: Sequence[str], *, die_with_parent: bool = True,
     command = wrap_for_parent_death(args, deathsig) if die_with_parent else list(args)
     if new_session:
         popen_kwargs["start_new_session"] = True
-    else:
+    elif os.name == "posix":  # process groups are POSIX; Windows children start as before
         popen_kwargs.setdefault("process_group", 0)
     popen: subprocess.Popen[Any] = _on_lasting_thread(
         lambda: subprocess.Popen(command, **popen_kwargs))
@@ -317,6 +317,8 @@ def kill_group(popen: subprocess.Popen[Any], grace_s: float = 2.0) -> None:
 
 def _exited_unreaped(pid: int) -> bool:
     """True once child `pid` has exited (it stays a zombie: not reaped here)."""
+    if not hasattr(os, "waitid"):  # macOS: no WNOWAIT; a PID reuse race is left there
+        return False
     try:
         result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:

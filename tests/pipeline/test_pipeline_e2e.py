@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -152,13 +153,30 @@ async def test_expired_task_is_refunded(cluster: demo.DemoCluster, tmp_path: Pat
         assert reasons and all("VRAM" in reason for reason in reasons), reasons
 
 
+@functools.cache
+def ledger_path(home: Path) -> Path:
+    from oarn_tui.config import load_config
+
+    config = load_config(home)
+    return Path(config.path(config.node.state_path))
+
+
 def find_worker_in_stage(cluster: demo.DemoCluster, task_id: int,
                          stages: tuple[str, ...]) -> Path | None:
+    """The worker whose ledger has `task_id` in one of `stages`, read straight from its state
+    database (read-only): a status call per worker is too slow, on a loaded machine, to catch
+    the short `submitted` stage between the result and the payment."""
+    import sqlite3
+
     for home in cluster.worker_homes:
-        with contextlib.suppress(ControlError):
-            for task in ControlClient(home, timeout=2).status()["task_list"]:
-                if task["task_id"] == str(task_id) and task["stage"] in stages:
-                    return home
+        path = ledger_path(home)
+        with contextlib.suppress(sqlite3.Error), \
+                contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                                   timeout=1)) as db:
+            row = db.execute("SELECT stage FROM tasks WHERE task_id = ?",
+                             (str(task_id),)).fetchone()
+            if row is not None and row[0] in stages:
+                return home
     return None
 
 
