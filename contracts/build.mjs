@@ -1,6 +1,9 @@
 // Compile the OARN contracts with the pinned solc-js and write the ABI + bytecode artifacts that
 // the Python package ships (oarn_tui/chain/artifacts/), deterministically (sorted keys).
 //
+// v1 (src/*.sol) is written to artifacts/, v2 (src/v2/*.sol) to artifacts/v2/, each compiled on its
+// own with the same pinned compiler and settings and each with its own _build.json.
+//
 //   node build.mjs           rebuild the artifacts in place
 //   node build.mjs --check   rebuild in memory; exit 1 if the committed artifacts differ (CI)
 import { createHash } from "node:crypto";
@@ -13,11 +16,16 @@ const require = createRequire(import.meta.url);
 const solc = require("solc");
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SOURCE_DIR = join(HERE, "src");
 const ARTIFACT_DIR = resolve(HERE, "..", "oarn_tui", "chain", "artifacts");
 const EVM_VERSION = "cancun"; // runs on anvil and on py-evm (Prague is a superset)
 const OPTIMIZER_RUNS = 200;
 const CONTRACTS = ["COMPToken", "ENSRegistry", "GOVToken", "OARNRegistry", "PublicResolver", "TaskRegistry", "UniversalResolver"];
+const V2_CONTRACTS = ["COMPTokenV2", "GOVTokenV2", "ModelRegistry", "OARNGovernor", "OARNRegistryV2", "OARNTimelock", "TaskMarket"];
+/** One compilation each: its sources (relative to contracts/), contracts and artifact folder. */
+const TARGETS = [
+  { sourcePrefix: "src", contracts: CONTRACTS, artifactDir: ARTIFACT_DIR },
+  { sourcePrefix: "src/v2", contracts: V2_CONTRACTS, artifactDir: join(ARTIFACT_DIR, "v2") },
+];
 const METADATA_FILE = "_build.json";
 
 /** JSON with object keys sorted at every level, two-space indent and a final newline. */
@@ -43,10 +51,11 @@ function makeImportReader(readSources) {
   };
 }
 
-function compile() {
+function compile({ sourcePrefix, contracts: CONTRACTS }) {
   const sources = {};
-  for (const name of readdirSync(SOURCE_DIR).filter((file) => file.endsWith(".sol")).sort()) {
-    sources[`src/${name}`] = { content: readFileSync(join(SOURCE_DIR, name), "utf8") };
+  const sourceDir = join(HERE, sourcePrefix);
+  for (const name of readdirSync(sourceDir).filter((file) => file.endsWith(".sol")).sort()) {
+    sources[`${sourcePrefix}/${name}`] = { content: readFileSync(join(sourceDir, name), "utf8") };
   }
   const input = {
     language: "Solidity",
@@ -80,7 +89,7 @@ function compile() {
 
   const files = {};
   for (const name of CONTRACTS) {
-    const unit = output.contracts[`src/${name}.sol`];
+    const unit = output.contracts[`${sourcePrefix}/${name}.sol`];
     if (!unit || !unit[name]) throw new Error(`contract ${name} missing from compiler output`);
     const contract = unit[name];
     files[`${name}.json`] = stableJson({
@@ -88,7 +97,7 @@ function compile() {
       bytecode: "0x" + contract.evm.bytecode.object,
       contractName: name,
       deployedBytecode: "0x" + contract.evm.deployedBytecode.object,
-      sourceName: `src/${name}.sol`,
+      sourceName: `${sourcePrefix}/${name}.sol`,
     });
   }
   const openzeppelin = JSON.parse(readFileSync(join(HERE, "node_modules/@openzeppelin/contracts/package.json"), "utf8"));
@@ -104,7 +113,7 @@ function compile() {
   return files;
 }
 
-function check(files) {
+function check(files, ARTIFACT_DIR) {
   const stale = [];
   for (const [name, text] of Object.entries(files)) {
     const path = join(ARTIFACT_DIR, name);
@@ -121,7 +130,7 @@ function check(files) {
   return 0;
 }
 
-function write(files) {
+function write(files, ARTIFACT_DIR) {
   mkdirSync(ARTIFACT_DIR, { recursive: true });
   for (const [name, text] of Object.entries(files)) {
     const path = join(ARTIFACT_DIR, name);
@@ -137,8 +146,13 @@ function write(files) {
 }
 
 try {
-  const files = compile();
-  process.exit(process.argv.includes("--check") ? check(files) : write(files));
+  let status = 0;
+  for (const target of TARGETS) {
+    const files = compile(target);
+    const result = process.argv.includes("--check") ? check(files, target.artifactDir) : write(files, target.artifactDir);
+    status = Math.max(status, result);
+  }
+  process.exit(status);
 } catch (error) {
   console.error(`build failed: ${error.message}`);
   process.exit(2);
