@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,10 +42,64 @@ def _describe(manifest: dict[str, Any]) -> str:
     """A manifest, one `key: value` a line (names and fields may come from the network)."""
     lines = [f"{key}: {safe_text(manifest[key], limit=None)}" for key in
              ("name", "cid", "size", "sha256", "format", "path", "pinned") if key in manifest]
+    if isinstance(manifest.get("origin"), dict):
+        lines.append(f"origin: {safe_text(_origin_text(manifest['origin']), limit=None)}")
     extra = sorted(set(manifest) - {"name", "cid", "size", "sha256", "format", "path",
-                                    "pinned", "file", "added_at"})
+                                    "pinned", "file", "added_at", "origin"})
     lines += [f"{safe_text(key)}: {safe_text(manifest[key], limit=None)}" for key in extra]
     return "\n".join(lines)
+
+
+async def _pull_through_node(home: Path, cid: str, name: str | None,
+                             show: bool) -> dict[str, Any]:
+    """`model.pull` on the running node; with `show`, a progress bar fed by its
+    `model.progress` events (bytes, rate, ETA)."""
+    from oarn_tui.runtime.control import AsyncControlClient
+
+    client = AsyncControlClient(home, timeout=10.0)
+    watcher = None
+    try:
+        if show:
+            watcher = asyncio.ensure_future(_show_progress(client, cid))
+        return dict(await client.command("model.pull", cid=cid, model_name=name))
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+        await client.close()
+
+
+async def _show_progress(client: Any, cid: str) -> None:
+    """A rich progress bar on stderr: bytes done / total, rate and ETA from the node."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from oarn_tui.storage.progress import describe
+
+    columns = (TextColumn("pulling"), BarColumn(), TextColumn("{task.fields[line]}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("pull", total=None, line="asking peers…")
+        async for event in client.events():
+            data = event.get("data") or {}
+            if event.get("kind") != "model.progress" or data.get("cid") != cid:
+                continue
+            bar.update(task, total=max(int(data.get("bytes_total") or 0), 1),
+                       completed=int(data.get("bytes_done") or 0), line=describe(data))
+
+
+def _origin_text(origin: dict[str, Any]) -> str:
+    """Where a model came from: 'file /x/m.onnx', or 'network, by CID, from 2 peers: A, B'."""
+    if origin.get("kind") == "file":
+        return f"file {origin.get('path', '?')}"
+    text = f"network, resolved by {origin.get('resolved', 'cid')}"
+    peers = [str(peer) for peer in origin.get("peers") or ()]
+    if peers:
+        text += f", from {len(peers)} peer{'s' if len(peers) != 1 else ''}: " + \
+            ", ".join(peers[:3]) + (" …" if len(peers) > 3 else "")
+    elif origin.get("kind") == "network":
+        text += ", every block already held locally"
+    return text
 
 
 @click.group("model")
@@ -109,12 +164,17 @@ def remove(app: AppContext, model_ref: str, as_json: bool) -> None:
 @model.command("pull")
 @click.argument("cid")
 @click.option("--name", help="Name to store the model under (default: the CID).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar with rate and ETA on stderr (default: on a terminal).")
 @json_option
 @pass_app
-def pull(app: AppContext, cid: str, name: str | None, as_json: bool) -> None:
+def pull(app: AppContext, cid: str, name: str | None, progress: bool | None,
+         as_json: bool) -> None:
     """Fetch a model by CID from the network (through a running node), verify and pin it.
 
-    When every block is already in the local store, the model is registered from it directly.
+    Connected peers are asked first, then the DHT's providers. An interrupted pull resumes
+    from the blocks already held. When every block is already in the local store, the model
+    is registered from it directly.
     """
     from oarn_tui.storage.cid import CID, CIDError
     from oarn_tui.storage.fetch import StoreFetcher
@@ -123,23 +183,21 @@ def pull(app: AppContext, cid: str, name: str | None, as_json: bool) -> None:
         root = CID.parse(cid)
     except CIDError as exc:
         raise UserError(str(exc)) from None
-    from oarn_tui.runtime.control import ControlClient, ControlError, NodeNotRunning
+    from oarn_tui.runtime.control import ControlClient, ControlError
 
-    try:  # a running node fetches over bitswap (and keeps serving the blocks)
-        manifest = ControlClient(app.home, timeout=3600).command(
-            "model.pull", cid=str(root), model_name=name)
-    except NodeNotRunning:
-        pass
-    except ControlError as exc:
-        raise UserError(str(exc)) from None
-    else:
+    if ControlClient(app.home).is_running():  # the node fetches over bitswap (and serves it)
+        import sys
+
+        show = not as_json and sys.stderr.isatty() if progress is None else progress
+        try:
+            manifest = asyncio.run(_pull_through_node(app.home, str(root), name, show))
+        except (ControlError, OSError) as exc:
+            raise UserError(str(exc)) from None
         emit(manifest, as_json, manifest["cid"])
         return
     with _model_store(app) as storage:
         if not storage.blocks.dag_complete(root):
             raise UserError(f"pulling {root} needs a running node to fetch it over the network: "
                             "start one with `oarn start`, then retry")
-        import asyncio
-
         manifest = asyncio.run(storage.models.pull(root, StoreFetcher(storage.blocks), name))
     emit(manifest, as_json, manifest["cid"])

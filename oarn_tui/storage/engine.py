@@ -133,6 +133,7 @@ class Want:
     asked: dict[str, float] = field(default_factory=dict)  # peer -> when asked
     dont_have: set[str] = field(default_factory=set)
     on_block: Callable[[int], None] | None = None
+    sources: dict[str, int] | None = None  # peer -> blocks it served (the caller's tally)
     result: bytes | int | None = None  # dag-pb bytes, or a raw leaf's size
     source: str = ""
 
@@ -447,23 +448,27 @@ class BitswapEngine:
         want.source = peer
         self._last_arrival = trio.current_time()
         want.result = block if want.cid.codec == DAG_PB and block is not None else size
+        if want.sources is not None:
+            want.sources[peer] = want.sources.get(peer, 0) + 1
         if want.on_block is not None:
             want.on_block(size)
 
     async def fetch_many(self, cids: list[CID], peers: list[str], timeout_s: float,
                          window: int = DEFAULT_WINDOW,
-                         on_block: Callable[[int], None] | None = None) -> dict[str, bytes | int]:
+                         on_block: Callable[[int], None] | None = None,
+                         sources: dict[str, int] | None = None) -> dict[str, bytes | int]:
         """Fetch `cids` (not in the store) from `peers`; return {key: dag-pb bytes | raw size}.
 
         Raises `EngineError` when every peer lacks a block, or nothing arrives for
-        `timeout_s`. `on_block(size)` is called (on this thread) for every block stored."""
+        `timeout_s`. `on_block(size)` is called (on this thread) for every block stored;
+        `sources` counts the blocks each peer served."""
         wants: dict[str, Want] = {}
         shared: dict[str, Want] = {}  # being fetched by another call: wait for it
         for cid in cids:
             if cid.key in self._wants:
                 shared[cid.key] = self._wants[cid.key]
             elif cid.key not in wants:
-                wants[cid.key] = Want(cid, on_block=on_block)
+                wants[cid.key] = Want(cid, on_block=on_block, sources=sources)
         for key, want in wants.items():
             self._wants[key] = want
             self.adapter.expect(want.cid)

@@ -57,6 +57,7 @@ class BitswapExchange:
         self.fetched_blocks = 0
         self.fetched_bytes = 0
         self.fetched_keys: set[str] = set()  # every block this exchange fetched (resume tests)
+        self.sources: dict[str, int] = {}  # peer -> blocks it served in the last `fetch`
 
     async def provide(self, root: CID) -> bool:
         """Announce `root` in the DHT (roots strategy: providers are found per file)."""
@@ -119,6 +120,7 @@ class BitswapExchange:
         on top), `budget` the task's disk quota; content over either raises `ContentRefused`
         and is not kept."""
         limits = self.limits.capped(max_bytes)
+        self.sources = {}
         self._peers = self.connected_peers(hint)
         if self._peers or self.store.dag_complete(root):
             try:
@@ -167,7 +169,8 @@ class BitswapExchange:
         if engine is None or not hasattr(engine, "fetch_many"):
             raise FetchError("bitswap is not running (node started without a block store)")
         return dict(await engine.fetch_many(cids, peers, self.block_timeout_s,
-                                            window=self.window, on_block=callback))
+                                            window=self.window, on_block=callback,
+                                            sources=self.sources))
 
     async def get_block(self, cid: CID) -> bytes:
         """One block over bitswap, verified against `cid` (the `BlockFetcher` protocol):

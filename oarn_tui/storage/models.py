@@ -137,11 +137,14 @@ class ModelStore:
             raise ModelError(f"{source} is not a readable file")
         name = self.check_name(name or source.stem)
         cid = self.content.add_file_sync(source, pin_reason=self.reason(name))
-        return self._register(name, cid, source.suffix, detect_format(source))
+        return self._register(name, cid, source.suffix, detect_format(source),
+                              origin={"kind": "file", "path": str(source.resolve())})
 
     async def pull(self, cid: CID | str, fetcher: BlockFetcher, name: str | None = None, *,
-                   progress: ProgressCallback | None = None, suffix: str = "") -> dict[str, Any]:
-        """Fetch a model's DAG through `fetcher` (bitswap), verify, pin and register it."""
+                   progress: ProgressCallback | None = None, suffix: str = "",
+                   origin: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Fetch a model's DAG through `fetcher` (bitswap), verify, pin and register it;
+        `origin` (how it was resolved, who served it) is kept in its manifest."""
         root = cid if isinstance(cid, CID) else CID.parse(cid)
         name = self.check_name(name or str(root))
         reason = self.reason(name)
@@ -154,7 +157,8 @@ class ModelStore:
             if isinstance(error, ContentRefused):
                 self.drop_refused(root)
             raise
-        return self._register(name, root, suffix, None, fetched=True)
+        return self._register(name, root, suffix, None, fetched=True,
+                              origin=origin or {"kind": "network", "resolved": "cid"})
 
     def drop_refused(self, root: CID) -> int:
         """Delete the stored blocks of a refused DAG that nothing else pins; returns how many."""
@@ -162,7 +166,8 @@ class ModelStore:
         return self.blocks.collect_garbage(None, only=keys).removed_blocks
 
     def _register(self, name: str, cid: CID, suffix: str, fmt: str | None,
-                  fetched: bool = False) -> dict[str, Any]:
+                  fetched: bool = False, origin: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
         """Write the plain file and manifest; a fetched model's file is assembled under the
         node's content limits (a local add is the user's own file and is not limited)."""
         existing = self._manifest_path(name)
@@ -188,6 +193,8 @@ class ModelStore:
             "name": name, "cid": str(cid), "size": size, "sha256": _sha256_of(target),
             "format": fmt or detect_format(target), "added_at": time.time(), "file": file_name,
         })
+        if origin is not None:
+            manifest["origin"] = origin
         atomic_write_text(existing, json.dumps(manifest, indent=2, sort_keys=True))
         return self._with_path(manifest)
 

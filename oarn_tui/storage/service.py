@@ -21,6 +21,7 @@ from oarn_tui.storage.content import ContentStore, LocalContentStore
 from oarn_tui.storage.fetch import BlockFetcher
 from oarn_tui.storage.limits import ContentRefused, DagLimits, FetchBudget
 from oarn_tui.storage.models import ModelStore
+from oarn_tui.storage.progress import ProgressMeter
 
 BYTES_PER_GB = 10**9
 RESULT_REASON = "result"
@@ -188,22 +189,37 @@ class StorageService:
         return await asyncio.to_thread(self._require().models.remove, model)
 
     async def model_pull(self, cid: str, model_name: str | None = None) -> dict[str, Any]:
-        """Fetch a model through bitswap, publishing `storage.fetch_progress` events."""
+        """Fetch a model through bitswap (resuming from the blocks already held), publishing
+        `model.progress` events (bytes_done, bytes_total, percent, rate_bytes_s, eta_s) and,
+        for older front ends, `storage.fetch_progress` (done, total), both throttled."""
         storage = self._require()
         if self.fetcher is None:
             raise RuntimeError("pulling needs the p2p service (bitswap), which is not running")
         runtime = self._runtime
 
+        def publish(data: dict[str, Any]) -> None:
+            runtime.events.publish("model.progress", cid=cid, **data)
+            runtime.events.publish("storage.fetch_progress", cid=cid, done=data["bytes_done"],
+                                   total=data["bytes_total"])
+
+        meter = ProgressMeter(publish)
+
         def progress(done: int, total: int) -> None:
-            runtime.events.publish("storage.fetch_progress", cid=cid, done=done, total=total)
+            meter.update(done, total)
 
         root = CID.parse(cid)
         exchange_fetch = getattr(self.fetcher, "fetch", None)
         storage.blocks.pin(root, "pull-in-progress")
         try:
-            if callable(exchange_fetch):  # the bitswap exchange finds providers first
+            origin: dict[str, Any] = {"kind": "network", "resolved": "cid", "ref": cid,
+                                      "pulled_at": time.time()}
+            if callable(exchange_fetch):  # connected peers first, then DHT providers
                 await exchange_fetch(root, progress=progress)  # checked against its limits
-            return await storage.models.pull(root, self.fetcher, model_name, progress=progress)
+                sources = dict(getattr(self.fetcher, "sources", {}) or {})
+                origin["peers"] = sorted(sources, key=lambda peer: -sources[peer])
+                origin["blocks_by_peer"] = sources
+            return await storage.models.pull(root, self.fetcher, model_name, progress=progress,
+                                             origin=origin)
         except ContentRefused:
             storage.blocks.unpin(root, "pull-in-progress")
             await asyncio.to_thread(storage.models.drop_refused, root)  # nothing stays behind

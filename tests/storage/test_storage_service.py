@@ -59,6 +59,11 @@ async def test_storage_service_commands_and_retention(tmp_path: Path) -> None:
         assert CID.parse(pulled["cid"]) == root
         progress = runtime.events.recent(100, prefix="storage.fetch_progress")
         assert progress and progress[-1].data["done"] == 3 * CHUNK_SIZE
+        meter = runtime.events.recent(100, prefix="model.progress")
+        assert meter and meter[-1].data["bytes_done"] == meter[-1].data["bytes_total"] == \
+            3 * CHUNK_SIZE
+        assert meter[-1].data["percent"] == 100.0 and meter[-1].data["eta_s"] == 0.0
+        assert {"rate_bytes_s", "cid"} <= set(meter[-1].data)
         assert [pin.reason for pin in storage.blocks.pins(root)] == ["model:pulled"]
     finally:
         await runtime.stop()

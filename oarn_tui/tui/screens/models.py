@@ -1,5 +1,5 @@
 """Models screen: the local model store (`model.list`), pull by CID with a progress bar
-(`model.pull`, progress from `storage.fetch_progress` events), remove with confirmation
+(`model.pull`, progress with rate and ETA from `model.progress` events), remove with confirmation
 (`model.remove`). The list is reloaded when the screen opens and after each change."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Footer, Input, ProgressBar, Stati
 
 from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
+from oarn_tui.storage.progress import describe
 from oarn_tui.tui import format as fmt
 from oarn_tui.tui.screens.base import NodeScreen, set_subtitle, show_message
 from oarn_tui.tui.screens.confirm import ConfirmScreen
@@ -100,6 +101,8 @@ class ModelsScreen(NodeScreen):
         done = data.get("done", data.get("bytes_done"))
         if isinstance(total, int | float) and total > 0:
             bar.update(total=float(total), progress=float(done or 0))
+            if "bytes_total" in data and self.pulling:  # model.progress: rate and ETA too
+                self.say(f"pulling {fmt.short_id(self.pulling, 10, 6)}: {describe(dict(data))}")
 
     @on(Button.Pressed, "#pull")
     @on(Input.Submitted, "#pull-cid")
