@@ -30,8 +30,12 @@ def demo(app: AppContext, headless: bool, tasks: int, workers: int, interval: fl
     """
     from oarn_tui.chain.anvil import AnvilError
     from oarn_tui.chain.devnet import DevnetError
+    from oarn_tui.compute import sandbox
     from oarn_tui.pipeline import demo as demo_run
 
+    executors = sandbox.status()
+    if not executors.ok:  # every worker would refuse every task: say so now, not at a timeout
+        raise UserError(f"the demo's workers cannot run tasks: {executors.refusal()}")
     root = app.home / "demo"
     say = (lambda _m: None) if as_json else (lambda m: click.echo(f"demo: {m}", err=True))
     try:

@@ -78,7 +78,21 @@ def environment(threads: int) -> dict[str, str]:
     env = {"HOME": SCRATCH, "TMPDIR": SCRATCH, "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": str(max(1, threads))}
     env.update({name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ})
+    libraries = bound_library_path()
+    if libraries:
+        env["LD_LIBRARY_PATH"] = libraries
     return env
+
+
+def bound_library_path() -> str:
+    """The node's `LD_LIBRARY_PATH` entries that lie inside the read-only Python prefix (a
+    relocatable bundle's interpreter finds its libpython there); entries anywhere else are
+    dropped, so no library from a writable place is loaded."""
+    prefix = os.path.realpath(sys.base_prefix)
+    kept = [entry for entry in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
+            if entry and os.path.isabs(entry)
+            and (os.path.realpath(entry) + os.sep).startswith(prefix + os.sep)]
+    return os.pathsep.join(kept)
 
 
 def _read_only_binds() -> list[str]:

@@ -34,6 +34,7 @@ from typing import Any
 FORCE_ENV = "OARN_SANDBOX_FORCE_UNAVAILABLE"
 MIB = 1024 * 1024
 PROBE_TIMEOUT_S = 20.0
+TRUSTED_BIN_DIRS = ("/usr/bin", "/bin", "/usr/local/bin")
 SANDBOX_LAYERS = ("bubblewrap", "user-namespace", "pid-namespace", "network-namespace",
                   "ipc-uts-namespaces", "filesystem-allowlist", "no-capabilities",
                   "no-new-privileges", "seccomp", "no-child-processes", "die-with-parent",
@@ -105,13 +106,24 @@ def _unavailable(reason: str, bwrap: str = "") -> SandboxStatus:
     return SandboxStatus(ok=False, layers=PLAIN_LAYERS, reason=reason, bwrap=bwrap)
 
 
+def find_bwrap() -> str | None:
+    """bubblewrap from the system's own directories first (root-owned, so a writable directory
+    early in `PATH` cannot substitute it, and a node started with a minimal `PATH` — a service
+    manager, a launcher — still finds it), else from `PATH`."""
+    for directory in TRUSTED_BIN_DIRS:
+        candidate = os.path.join(directory, "bwrap")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("bwrap")
+
+
 def _probe(forced: str) -> SandboxStatus:
     if forced not in ("", "0"):
         return _unavailable(f"forced off by {FORCE_ENV}={forced} (unset it to use the sandbox)")
     if not sys.platform.startswith("linux"):
         return _unavailable(f"the executor sandbox needs Linux (bubblewrap); this is "
                             f"{sys.platform}")
-    path = shutil.which("bwrap")
+    path = find_bwrap()
     if path is None:
         return _unavailable("bubblewrap is not installed: install the bubblewrap package "
                             "(apt-get install bubblewrap)")

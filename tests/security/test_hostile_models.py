@@ -539,3 +539,41 @@ def test_sigkill_of_the_pool_owner_leaves_no_executor(tmp_path: Path) -> None:
         if owner.poll() is None:
             owner.kill()
             owner.wait(timeout=10)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="no system bubblewrap here")
+def test_system_bubblewrap_is_found_with_a_minimal_path() -> None:
+    """A node started with a bare PATH (a launcher, a service manager) still finds the
+    system's bubblewrap instead of refusing every task as if it were not installed."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "from oarn_tui.compute import sandbox; s = sandbox.status(); "
+         "print(s.bwrap); print(s.ok)"],
+        env={"PATH": "/nonexistent", "HOME": "/nonexistent"}, cwd=REPO, capture_output=True,
+        text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ["/usr/bin/bwrap", str(sandbox.status().ok)]
+
+
+def test_library_path_keeps_only_entries_inside_the_read_only_prefix(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A relocatable bundle's interpreter needs its own lib dir; nothing writable gets in."""
+    inside = os.path.join(os.path.realpath(sys.base_prefix), "lib")
+    monkeypatch.setenv("LD_LIBRARY_PATH", os.pathsep.join([str(tmp_path), inside, "relative"]))
+    assert bwrap.environment(1)["LD_LIBRARY_PATH"] == inside
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path))
+    assert "LD_LIBRARY_PATH" not in bwrap.environment(1)
+
+
+def test_demo_refuses_at_once_when_executors_cannot_be_sandboxed(tmp_path: Path) -> None:
+    """Without a sandbox every worker refuses every task: the demo says why in one line at
+    start instead of waiting for tasks that can never finish."""
+    from tests.conftest import oarn_env, run_oarn
+
+    home = tmp_path / "home"
+    env = {**oarn_env(home), sandbox.FORCE_ENV: "1"}
+    result = run_oarn(home, "demo", "--headless", "--tasks", "1", timeout=60, env=env)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot run tasks: refused: the executor sandbox is not " \
+        "available" in lines[0] and sandbox.FORCE_ENV in lines[0], result.stderr
+    assert not (home / "demo").exists()
