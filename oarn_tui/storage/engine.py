@@ -10,9 +10,10 @@ libp2p's generated `bitswap_pb2`):
   stream this node opens to the peer (Kubo and Helia read only the streams they accept), in
   messages of up to `SEND_BATCH_BYTES`; blocks are read from disk in a worker thread.
 - fetching (`fetch_many`): WANT-BLOCK with send-dont-have to every given peer, a window of
-  `window` blocks outstanding per peer, taken from one shared queue (a faster peer takes more);
-  once the queue is empty an idle peer re-asks a block that has been outstanding for
-  `STEAL_AFTER_S` elsewhere (work stealing; the first copy wins, the others get CANCEL). Blocks
+  `window` blocks outstanding split among the peers, taken from one shared queue (a faster peer
+  takes more); once the queue is empty an idle peer re-asks a block that has been outstanding
+  elsewhere for 4 typical round trips (at least `STEAL_AFTER_S`): work stealing, the first copy
+  wins and the others get CANCEL. Blocks
   are hashed, judged and written in a worker thread (`Blockstore.put_many`), never on the
   network thread; a bounded channel between them bounds memory (backpressure reaches the peer
   through the stream's flow control).
@@ -45,7 +46,7 @@ PROTOCOL_V100 = TProtocol("/ipfs/bitswap/1.0.0")
 PROTOCOLS = (PROTOCOL_V120, PROTOCOL_V110, PROTOCOL_V100)
 MAX_MESSAGE_BYTES = 4 << 20  # what Kubo and Helia accept
 SEND_BATCH_BYTES = 1 << 20  # blocks per message we send
-DEFAULT_WINDOW = 32  # WANT-BLOCKs outstanding per peer (8 MiB of 256 KiB blocks)
+DEFAULT_WINDOW = 32  # WANT-BLOCKs outstanding (8 MiB of 256 KiB blocks), split among peers
 STEAL_AFTER_S = 0.5
 SERVE_QUEUE = 4096  # queued answers per peer; more is a flood and is dropped
 SINK_QUEUE = 64  # received blocks waiting for the hash/store thread
@@ -134,6 +135,7 @@ class Want:
     dont_have: set[str] = field(default_factory=set)
     on_block: Callable[[int], None] | None = None
     sources: dict[str, int] | None = None  # peer -> blocks it served (the caller's tally)
+    left: list[int] | None = None  # the calling fetch's count of wants not yet done
     result: bytes | int | None = None  # dag-pb bytes, or a raw leaf's size
     source: str = ""
 
@@ -168,6 +170,7 @@ class BitswapEngine:
         self._changed = trio.Event()
         self._sink_send: Any = None
         self._last_arrival = 0.0
+        self.latency_s = 0.05  # moving average of want -> block (the stealing threshold)
         self.blocks_received = 0
         self.duplicates = 0
         self.sent_blocks = 0
@@ -447,7 +450,12 @@ class BitswapEngine:
         self.blocks_received += 1
         want.source = peer
         self._last_arrival = trio.current_time()
+        asked = want.asked.get(peer)
+        if asked is not None:
+            self.latency_s += 0.1 * (self._last_arrival - asked - self.latency_s)
         want.result = block if want.cid.codec == DAG_PB and block is not None else size
+        if want.left is not None:
+            want.left[0] -= 1
         if want.sources is not None:
             want.sources[peer] = want.sources.get(peer, 0) + 1
         if want.on_block is not None:
@@ -469,18 +477,21 @@ class BitswapEngine:
                 shared[cid.key] = self._wants[cid.key]
             elif cid.key not in wants:
                 wants[cid.key] = Want(cid, on_block=on_block, sources=sources)
+        left = [len(wants)]
         for key, want in wants.items():
+            want.left = left
             self._wants[key] = want
             self.adapter.expect(want.cid)
         queue: deque[Want] = deque(wants.values())
         alive = {peer for peer in peers if not self.adapter.banned(peer)}
+        window = max(4, window // max(1, len(alive)))  # bytes in flight stay bounded
         started = trio.current_time()
         error = ""
         try:
             async with trio.open_nursery() as nursery:
                 for peer in alive:
                     nursery.start_soon(self._peer_worker, peer, wants, queue, alive, window)
-                error = await self._watch(wants, shared, alive, started, timeout_s)
+                error = await self._watch(wants, shared, alive, started, timeout_s, left)
                 nursery.cancel_scope.cancel()  # raising here would wrap it in a group
             if error:
                 raise EngineError(error)
@@ -493,9 +504,16 @@ class BitswapEngine:
                 if want.result is not None}
 
     async def _watch(self, wants: dict[str, Want], shared: dict[str, Want], alive: set[str],
-                     started: float, timeout_s: float) -> str:
-        """Wait until every want is done; or return why not (all peers lack one, timeout)."""
-        while not all(w.done for w in (*wants.values(), *shared.values())):
+                     started: float, timeout_s: float, left: list[int]) -> str:
+        """Wait until every want is done; or return why not (all peers lack one, timeout).
+        A block's arrival costs a counter check; the full scan runs at most every 0.1 s."""
+        scanned = -1.0
+        while left[0] > 0 or not all(w.done for w in shared.values()):
+            if trio.current_time() - scanned < 0.1:
+                with trio.move_on_after(0.1):
+                    await self._changed.wait()
+                continue
+            scanned = trio.current_time()
             dead = self._dead(alive)
             missing = [w for w in wants.values()
                        if not w.done and alive <= (w.dont_have | dead)]
@@ -536,13 +554,18 @@ class BitswapEngine:
         """Keep `window` WANT-BLOCKs outstanding at `peer` (see the module docstring)."""
         link = self._link(ID.from_base58(peer))
         inflight: dict[str, Want] = {}
+        stole_at = -1.0
         while True:
             for key in [k for k, w in inflight.items() if w.done or peer in w.dont_have]:
                 inflight.pop(key)
             new: list[Want] = []
             now = trio.current_time()
             while len(inflight) + len(new) < window:
-                want = self._take(peer, queue, wants, now)
+                steal = now - stole_at >= 0.1  # the steal scan walks every want: not per block
+                want = self._take(peer, queue, wants, now,
+                                  max(STEAL_AFTER_S, 4 * self.latency_s), steal)
+                if want is None and steal:
+                    stole_at = now
                 if want is None:
                     break
                 want.asked[peer] = now
@@ -564,8 +587,10 @@ class BitswapEngine:
                 await self._changed.wait()
 
     @staticmethod
-    def _take(peer: str, queue: deque[Want], wants: dict[str, Want], now: float) -> Want | None:
-        """The next want for `peer`: from the queue, else one to steal."""
+    def _take(peer: str, queue: deque[Want], wants: dict[str, Want], now: float,
+              steal_after_s: float, steal: bool = True) -> Want | None:
+        """The next want for `peer`: from the queue, else one outstanding elsewhere for
+        `steal_after_s` (or that every peer asked lacks)."""
         for _ in range(len(queue)):
             want = queue.popleft()
             if want.done:
@@ -574,10 +599,12 @@ class BitswapEngine:
                 queue.append(want)  # someone else's; look further
                 continue
             return want
+        if not steal:
+            return None
         for want in wants.values():
             if want.done or peer in want.asked or peer in want.dont_have or not want.asked:
                 continue
             if set(want.asked) <= want.dont_have or \
-                    now - min(want.asked.values()) >= STEAL_AFTER_S:
+                    now - min(want.asked.values()) >= steal_after_s:
                 return want
         return None
