@@ -5,8 +5,11 @@
 Starts anvil on 127.0.0.1 (contracts/node_modules or $OARN_ANVIL, `--prune-history`), deploys
 the system with `oarn_tui.chain.deploy.deploy_system`, then runs each lifecycle: submit, claim,
 submitResult (R = 1) or commit + reveal (R = 3), finalize. The baseline measured in the same run is
-a plain COMP `transfer` (the cheapest way to pay someone). Writes benchmarks/RESULTS_gas.md unless
-`--no-write`.
+a plain COMP `transfer` (the cheapest way to pay someone). The same run deploys contracts v2 on
+the same anvil and reports (`v2`): an on-chain R = 1 task on TaskMarket (submit, claim, result,
+finalize after the challenge window) and the batched voucher path: gas per task when 100 tasks are
+paid by one `redeemBatch` (10 requesters × 10 tasks each, one executor; and 1 requester × 100
+tasks). Writes benchmarks/RESULTS_gas.md unless `--no-write`.
 """
 
 from __future__ import annotations
@@ -27,17 +30,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eth_abi import encode  # noqa: E402
+from eth_account import Account  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 from web3 import Web3  # noqa: E402
 
 from oarn_tui.chain.contracts import abi, build_metadata  # noqa: E402
 from oarn_tui.chain.deploy import DeployParameters, deploy_system  # noqa: E402
+from oarn_tui.chain.v2 import artifacts as v2_artifacts  # noqa: E402
+from oarn_tui.chain.v2.typed_data import market_domain, sign_voucher  # noqa: E402
 from oarn_tui.wallet.signer import LocalSigner  # noqa: E402
 
 ANVIL = ROOT / "contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # anvil #0
 TOKEN = 10**18
 RESULTS = ROOT / "benchmarks" / "RESULTS_gas.md"
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+ANVIL_ACCOUNTS = 20
+V2_TASKS_PER_REDEMPTION = 100
+V2_REQUESTERS = 10
 
 
 def start_anvil(home: Path) -> tuple[subprocess.Popen[bytes], Web3]:
@@ -48,7 +58,8 @@ def start_anvil(home: Path) -> tuple[subprocess.Popen[bytes], Web3]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--prune-history"],
+        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--prune-history",
+         "--accounts", str(ANVIL_ACCOUNTS)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "HOME": str(home)},
@@ -145,6 +156,7 @@ def run() -> dict[str, Any]:
                 gas(w3, tasks.functions.stake(200 * TOKEN), executor)
             r1 = lifecycle(w3, contracts, 1)
             r3 = lifecycle(w3, contracts, 3)
+            v2 = bench_v2(w3)
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -159,6 +171,98 @@ def run() -> dict[str, Any]:
         "r3": r3,
         "r1_total_vs_transfer": round(r1["total"] / baseline, 2),
         "r3_per_executor_vs_transfer": round(r3["per_executor"] / baseline, 2),
+        "v2": v2,
+    }
+
+
+def _v2_deploy(w3: Web3, name: str, *args: Any) -> Any:
+    factory = w3.eth.contract(abi=v2_artifacts.abi(name), bytecode=v2_artifacts.bytecode(name))
+    tx_hash = factory.constructor(*args).transact({"from": w3.eth.accounts[0]})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    return w3.eth.contract(address=receipt["contractAddress"], abi=v2_artifacts.abi(name))
+
+
+def _anvil_key(index: int) -> bytes:
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return bytes(account.key)
+
+
+def bench_v2(w3: Web3) -> dict[str, Any]:
+    """Gas of contracts v2: on-chain R = 1 and the batched voucher path (see module docstring)."""
+    accounts = w3.eth.accounts
+    deployer, executor = accounts[0], accounts[2]
+    gov = _v2_deploy(w3, "GOVTokenV2", deployer)
+    comp = _v2_deploy(w3, "COMPTokenV2", deployer, 10_000_000 * TOKEN, deployer)
+    challenge_window = 600
+    params = (100 * TOKEN, 2_500, 500, 5_000, 300, challenge_window, 3_600, 3_600,
+              1_000 * TOKEN, 100 * TOKEN)
+    market = _v2_deploy(w3, "TaskMarket", comp.address, gov.address, deployer, deployer, 86_400,
+                        params)
+    gas(w3, comp.functions.setMinter(market.address), deployer)
+    gas(w3, gov.functions.transfer(executor, 1_000 * TOKEN), deployer)
+    gas(w3, gov.functions.approve(market.address, 2**256 - 1), executor)
+    gas(w3, market.functions.stake(200 * TOKEN), executor)
+    requesters = list(accounts[3 + 0 : 3 + V2_REQUESTERS])
+    for requester in requesters:
+        gas(w3, comp.functions.transfer(requester, 10_000 * TOKEN), deployer)
+        gas(w3, comp.functions.approve(market.address, 2**256 - 1), requester)
+    deposit_gas = gas(w3, market.functions.deposit(1_000 * TOKEN), requesters[0])
+    for requester in requesters[1:]:
+        gas(w3, market.functions.deposit(1_000 * TOKEN), requester)
+
+    def r1_task() -> dict[str, int]:
+        """One open R = 1 task: submit, claim, result, finalize after the challenge window."""
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        spec = (keccak(text="spec"), 1, 1, 10 * TOKEN, 100 * TOKEN, now + 3_600, 600, [])
+        steps = {"submit": gas(w3, market.functions.submitTask(spec), requesters[0])}
+        task_id = int(market.functions.taskCount().call())
+        steps["claim"] = gas(w3, market.functions.claimTask(task_id), executor)
+        result = market.functions.submitResult(task_id, keccak(text="result"), "bafkresult")
+        steps["submit_result"] = gas(w3, result, executor)
+        w3.provider.make_request("evm_increaseTime", [challenge_window + 1])
+        w3.provider.make_request("evm_mine", [])
+        steps["finalize"] = gas(w3, market.functions.finalize(task_id), accounts[8])
+        return steps
+
+    # the first task pays for first-time storage (the executor's COMP balance, the epoch's fee
+    # total, its fee share); the second is the steady state of a working executor
+    steps = r1_task()
+    r1_total = sum(steps.values())
+    steady = r1_task()
+
+    # batched vouchers: each task is worth 1 COMP; a voucher carries the cumulative total
+    domain = market_domain(int(w3.eth.chain_id), market.address)
+    per_requester = V2_TASKS_PER_REDEMPTION // V2_REQUESTERS
+    index = {address: i for i, address in enumerate(accounts)}
+
+    def vouchers(payers: list[str], tasks_each: int, round_: int) -> tuple[list, list]:
+        items, sigs = [], []
+        for payer in payers:
+            cumulative = round_ * tasks_each * TOKEN
+            items.append((payer, executor, cumulative))
+            sigs.append(sign_voucher(_anvil_key(index[payer]), domain, payer, executor, cumulative))
+        return items, sigs
+
+    # round 1 warms the executor's storage (first redemption ever); round 2 is the steady state
+    gas(w3, market.functions.redeemBatch(*vouchers(requesters, per_requester, 1)), executor)
+    many = gas(w3, market.functions.redeemBatch(*vouchers(requesters, per_requester, 2)), executor)
+    single_payer = [requesters[0]]
+    gas(w3, market.functions.redeemBatch(*vouchers(single_payer, 100, 1)), executor)
+    one = gas(w3, market.functions.redeemBatch(*vouchers(single_payer, 100, 2)), executor)
+    return {
+        "r1_onchain": {"steps": steps, "total": r1_total},
+        "r1_onchain_steady": {"steps": steady, "total": sum(steady.values())},
+        "batched": {
+            "tasks_per_redemption": V2_TASKS_PER_REDEMPTION,
+            "requesters": V2_REQUESTERS,
+            "redeem_gas": many,
+            "gas_per_task": many // V2_TASKS_PER_REDEMPTION,
+            "single_requester_redeem_gas": one,
+            "single_requester_gas_per_task": one // V2_TASKS_PER_REDEMPTION,
+        },
+        "deposit_gas": deposit_gas,
+        "goals": {"batched_gas_per_task": 10_000, "r1_onchain_total": 400_000},
     }
 
 
@@ -167,6 +271,7 @@ def markdown(report: dict[str, Any]) -> str:
         return " + ".join(f"{v:,}" for v in value) if isinstance(value, list) else f"{value:,}"
 
     baseline, deploy = report["baseline_comp_transfer_gas"], report["deploy_total_gas"]
+    v2r1, batched = report["v2"]["r1_onchain"], report["v2"]["batched"]
     rows = []
     for step in ("submit", "claim", "submit_result", "commit", "reveal", "finalize"):
         r1 = report["r1"]["steps"].get(step)
@@ -192,6 +297,29 @@ def markdown(report: dict[str, Any]) -> str:
             f"- Deploying the whole system (4 contracts + minter wiring): {deploy:,} gas.",
             "- finalize pays each majority executor by transfer and mints its COMP bonus,"
             " so it grows with R.",
+            "",
+            "## Contracts v2 (same run, same anvil)",
+            "",
+            "| path | gas | goal |",
+            "|---|---|---|",
+            f"| on-chain R = 1 task (submit {v2r1['steps']['submit']:,} + claim"
+            f" {v2r1['steps']['claim']:,} + result {v2r1['steps']['submit_result']:,} + finalize"
+            f" {v2r1['steps']['finalize']:,}), first task of a fresh executor and epoch"
+            f" | **{v2r1['total']:,}** | ≤ 400,000 |",
+            f"| on-chain R = 1 task, steady state (the next task, same executor and epoch)"
+            f" | **{report['v2']['r1_onchain_steady']['total']:,}** | ≤ 400,000 |",
+            f"| batched vouchers, {batched['tasks_per_redemption']} tasks of"
+            f" {batched['requesters']} requesters in one redeemBatch, per task"
+            f" | **{batched['gas_per_task']:,}** ({batched['redeem_gas']:,} in all) | ≤ 10,000 |",
+            f"| batched, 1 requester × {batched['tasks_per_redemption']} tasks (one voucher), per"
+            f" task | {batched['single_requester_gas_per_task']:,} | — |",
+            f"| plain COMP transfer (v1 baseline above) | {baseline:,} | — |",
+            "",
+            f"- A requester's deposit costs {report['v2']['deposit_gas']:,} gas once, for any"
+            " number of tasks. Redemption gas is measured after the executor's first redemption"
+            " (steady state); a voucher is cumulative, so one signature covers all tasks so far.",
+            "- v2 finalize of R = 1 runs after the 600 s challenge window; the fee (5 %) is burned"
+            " and credited for pro-rata emission instead of a flat minted bonus.",
             "",
         ]
     )

@@ -147,18 +147,15 @@ contract TaskMarket is EIP712 {
         uint32 roundTime;
         uint16 slashBps;
         uint16 feeBps;
-        uint128 reward;
-        uint128 collateral;
-        bytes32 specHash;
-        bytes32 resultHash;
+        uint96 reward;
+        uint96 collateral;
     }
 
     struct Claim {
         address executor;
         ClaimState state;
         uint64 expiresAt;
-        bytes32 commitment;
-        bytes32 resultHash;
+        bytes32 digest; // the commitment until the reveal, then the result hash
     }
 
     struct Stake {
@@ -177,7 +174,7 @@ contract TaskMarket is EIP712 {
     }
 
     struct Epoch {
-        uint128 fees;
+        uint112 fees;
         uint128 budget;
         uint16 perFeeBps;
     }
@@ -506,7 +503,8 @@ contract TaskMarket is EIP712 {
         Params memory p = params;
         uint256 r = spec.redundancy;
         if (r == 0 || r > MAX_REDUNDANCY) revert InvalidSpec();
-        if (spec.reward == 0) revert InvalidSpec();
+        if (spec.reward == 0 || spec.reward > type(uint96).max) revert InvalidSpec();
+        if (spec.collateral > type(uint96).max) revert InvalidSpec();
         if (spec.claimTimeout == 0) revert InvalidSpec();
         if (spec.collateral < p.collateral) revert InvalidSpec();
         if (spec.deadline <= block.timestamp + (r > 1 ? p.revealWindow : 0)) revert InvalidSpec();
@@ -527,9 +525,8 @@ contract TaskMarket is EIP712 {
         t.roundTime = uint32(spec.deadline - block.timestamp);
         t.slashBps = p.slashBps;
         t.feeBps = p.feeBps;
-        t.reward = spec.reward;
-        t.collateral = spec.collateral;
-        t.specHash = spec.specHash;
+        t.reward = uint96(spec.reward);
+        t.collateral = uint96(spec.collateral);
         for (uint256 i = 0; i < assigned; ++i) _assign(taskId, i, spec.executors[i], requester);
         emit TaskSubmitted(taskId, requester, spec.specHash, uint8(r), spec.reward, spec.executors);
     }
@@ -580,7 +577,7 @@ contract TaskMarket is EIP712 {
         if (c.executor != msg.sender || c.state != ClaimState.Claimed) revert NotAssigned();
         if (block.timestamp > c.expiresAt) revert ClaimExpired();
         c.state = ClaimState.Revealed;
-        c.resultHash = resultHash;
+        c.digest = resultHash;
         t.revealed = 1;
         t.windowEnd = uint64(block.timestamp) + t.challengeWindow;
         emit ResultRevealed(taskId, msg.sender, resultHash, resultCid);
@@ -597,7 +594,7 @@ contract TaskMarket is EIP712 {
         if (c.state != ClaimState.Claimed) revert NotAssigned();
         if (block.timestamp > c.expiresAt) revert ClaimExpired();
         c.state = ClaimState.Committed;
-        c.commitment = commitment;
+        c.digest = commitment;
         t.awaiting -= 1;
         emit ResultCommitted(taskId, msg.sender);
     }
@@ -610,9 +607,9 @@ contract TaskMarket is EIP712 {
         if (!_revealOpen(t) || block.timestamp > t.deadline) revert WrongPhase();
         Claim storage c = _claims[taskId][_slotOf(taskId, t, msg.sender)];
         if (c.state != ClaimState.Committed) revert NotAssigned();
-        if (keccak256(abi.encode(resultHash, resultCid, salt, msg.sender)) != c.commitment) revert CommitmentMismatch();
+        if (keccak256(abi.encode(resultHash, resultCid, salt, msg.sender)) != c.digest) revert CommitmentMismatch();
         c.state = ClaimState.Revealed;
-        c.resultHash = resultHash;
+        c.digest = resultHash;
         t.revealed += 1;
         emit ResultRevealed(taskId, msg.sender, resultHash, resultCid);
     }
@@ -713,7 +710,7 @@ contract TaskMarket is EIP712 {
             e.budget = params.epochEmission;
             e.perFeeBps = params.emissionPerFeeBps;
         }
-        e.fees += uint128(fee);
+        e.fees += uint112(fee);
         feesOf[epoch][executor] += fee;
     }
 
@@ -804,9 +801,8 @@ contract TaskMarket is EIP712 {
             return;
         }
         t.status = Status.Settled;
-        t.resultHash = majority ? winner : bytes32(0);
         uint256 refunded = uint256(t.reward) * (r - _payout(taskId, t, majority, winner));
-        emit TaskSettled(taskId, majority, t.resultHash, refunded);
+        emit TaskSettled(taskId, majority, majority ? winner : bytes32(0), refunded);
         if (refunded > 0) IERC20(address(comp)).safeTransfer(t.requester, refunded);
     }
 
@@ -820,7 +816,7 @@ contract TaskMarket is EIP712 {
             if (c.state != ClaimState.Revealed) continue;
             t.live -= 1;
             _unlock(c.executor, t.collateral);
-            if (!majority || c.resultHash == winner) {
+            if (!majority || c.digest == winner) {
                 c.state = ClaimState.Paid;
                 paidCount += 1;
                 _payTask(taskId, t, c.executor, t.reward);
@@ -850,9 +846,9 @@ contract TaskMarket is EIP712 {
             uint256 votes;
             for (uint256 j = 0; j < r; ++j) {
                 Claim storage other = _claims[taskId][j];
-                if (other.state == ClaimState.Revealed && other.resultHash == c.resultHash) votes += 1;
+                if (other.state == ClaimState.Revealed && other.digest == c.digest) votes += 1;
             }
-            if (votes * 2 > r) return (true, c.resultHash);
+            if (votes * 2 > r) return (true, c.digest);
         }
         return (false, bytes32(0));
     }
