@@ -174,3 +174,4 @@ async def test_oarn_fetches_a_file_helia_holds_over_a_direct_connection(
     assert got == data
     assert seen[-1] == (len(data), len(data))
     assert exchange.fetched_blocks == 10  # root + 9 leaves, each once
+    assert exchange.sources == {ready["peer_id"]: 10}  # the origin `model info` shows

@@ -63,6 +63,9 @@ def test_storage_model_add_list_info_remove(tmp_path: Path) -> None:
     for ref in ("relu", expected_cid):
         code, out, _ = _cli(home, "info", ref, "--json")
         assert code == 0 and json.loads(out)["sha256"] == added["sha256"]
+        assert json.loads(out)["origin"] == {"kind": "file", "path": str(source.resolve())}
+    code, out, _ = _cli(home, "info", "relu")
+    assert f"origin: file {source.resolve()}" in out  # where the model came from
 
     code, out, _ = _cli(home, "remove", expected_cid, "--json")
     assert code == 0
@@ -140,8 +143,16 @@ async def test_storage_model_pull_through_fetcher_with_progress(tmp_path: Path) 
         assert storage.blocks.is_pinned(root)
         assert progress[-1] == (len(data), len(data))
         assert storage.models.find("pulled")["cid"] == str(root)
+        assert storage.models.find("pulled")["origin"] == {"kind": "network", "resolved": "cid"}
+        origin = {"kind": "network", "resolved": "cid", "ref": str(root),
+                  "peers": ["12D3KooWPeerA", "12D3KooWPeerB"]}
+        again = await storage.models.pull(str(root), StoreFetcher(remote.blocks), "again",
+                                          origin=origin)
+        assert again["origin"] == origin
     finally:
         storage.close()
+    code, out, _ = _cli(tmp_path / "home", "info", "again")
+    assert "origin: network, resolved by cid, from 2 peers: 12D3KooWPeerA, 12D3KooWPeerB" in out
 
 
 async def test_storage_model_failed_pull_leaves_no_pin(tmp_path: Path) -> None:
