@@ -328,12 +328,20 @@ class BitswapEngine:
                 link.answers.send_nowait((entry.wantType, cid, entry.sendDontHave))
             except trio.WouldBlock:
                 dropped += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # its answer loop ended (peer gone); the next message starts one
         if dropped:
             log.info("peer %s wants more than %d blocks at once: %d wants dropped",
                      link.name, SERVE_QUEUE, dropped)
 
     async def _serve_loop(self, link: PeerLink, receive: Any) -> None:
         """Answer a peer's wants in order, a batch per disk round trip and per message."""
+        try:
+            await self._answer(link, receive)
+        finally:
+            link.answers = None
+
+    async def _answer(self, link: PeerLink, receive: Any) -> None:
         async with receive:
             async for first in receive:
                 batch = [first]

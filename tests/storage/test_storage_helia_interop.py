@@ -152,6 +152,13 @@ async def test_helia_fetches_a_file_the_oarn_node_holds(
     added = await helia.call("add", "added", path=str(source))
     assert added["cid"] == str(root)  # Helia computes the same CID for the same bytes
     assert exchange.adapter.served >= 14  # root + 13 leaves, served by oarn's bitswap
+    # Helia hangs up and dials again: the oarn node serves it on the new connection too
+    await helia.call("hangup", "hung_up", peer_id=node.peer_id)
+    more = os.urandom(MIB // 2)
+    second = LocalContentStore(exchange.store, ImportOptions.v1()).add_file_sync(more)
+    await helia.call("dial", "dialled", addr=node.listen_addrs()[0])
+    fetched = await helia.call("cat", "fetched", cid=str(second), out=str(out), timeout_ms=60000)
+    assert fetched["bytes"] == len(more) and out.read_bytes() == more
 
 
 async def test_oarn_fetches_a_file_helia_holds_over_a_direct_connection(

@@ -152,6 +152,7 @@ async def test_storage_model_pull_through_fetcher_with_progress(tmp_path: Path) 
     finally:
         storage.close()
     code, out, _ = _cli(tmp_path / "home", "info", "again")
+    assert code == 0
     assert "origin: network, resolved by cid, from 2 peers: 12D3KooWPeerA, 12D3KooWPeerB" in out
 
 

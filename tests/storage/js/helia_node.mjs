@@ -4,6 +4,7 @@
 //   {"cmd":"dial","addr":MULTIADDR}          -> {"event":"dialled","peer_id":...}
 //   {"cmd":"add","path":FILE}                -> {"event":"added","cid":...}   (oarn's layout)
 //   {"cmd":"cat","cid":CID,"out":FILE}       -> {"event":"fetched","cid":...,"bytes":N}
+//   {"cmd":"hangup","peer_id":PEER}          -> {"event":"hung_up"}  (closes every connection)
 //   {"cmd":"stop"}                           -> exits
 // Errors come back as {"event":"error","cmd":...,"message":...}.
 import { readFile, writeFile } from 'node:fs/promises'
@@ -28,6 +29,7 @@ const { yamux } = await import('@chainsafe/libp2p-yamux')
 const { identify } = await import('@libp2p/identify')
 const { multiaddr } = await import('@multiformats/multiaddr')
 const { CID } = await import('multiformats/cid')
+const { peerIdFromString } = await import('@libp2p/peer-id')
 const { fixedSize } = await import('ipfs-unixfs-importer/chunker')
 const { balanced } = await import('ipfs-unixfs-importer/layout')
 
@@ -73,6 +75,9 @@ async function handle (msg) {
     }
     await writeFile(msg.out, Buffer.concat(parts, size))
     say({ event: 'fetched', cid: msg.cid, bytes: size, ms: Date.now() - started })
+  } else if (msg.cmd === 'hangup') {
+    await helia.libp2p.hangUp(peerIdFromString(msg.peer_id))
+    say({ event: 'hung_up' })
   } else if (msg.cmd === 'stop') {
     await helia.stop()
     process.exit(0)
