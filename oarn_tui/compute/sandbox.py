@@ -27,6 +27,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +45,9 @@ USERNS_HINT = ("allow user namespaces: sysctl kernel.apparmor_restrict_unprivile
                "(Ubuntu 24.04+), sysctl user.max_user_namespaces=15000, or in Docker run with "
                "--security-opt seccomp=unconfined (its default profile refuses unshare)")
 PROBE_ENTRY = """
-import json, os, socket
-report = {"uid": os.getuid(), "tmp_visible": os.path.exists("/tmp"),
+import json, os, socket, sys
+canaries = json.loads(sys.argv[1]).get("canaries", [])
+report = {"uid": os.getuid(), "host_files_visible": [p for p in canaries if os.path.lexists(p)],
           "environ": sorted(os.environ)}
 try:
     pid = os.fork()
@@ -133,15 +135,18 @@ def _probe(forced: str) -> SandboxStatus:
         filter_fd = seccomp.filter_fd()
     except seccomp.SeccompUnavailable as exc:
         return _unavailable(str(exc), path)
+    canary = tempfile.NamedTemporaryFile(prefix="oarn-sandbox-canary-")  # noqa: SIM115
+    canaries = [canary.name, "/etc/passwd"]  # a fresh host file, one outside the allow-list
     try:
-        argv = bwrap.command("{}", threads=1, scratch_bytes=MIB, seccomp_fd=filter_fd,
-                             bwrap=path, entry=PROBE_ENTRY)
+        argv = bwrap.command(json.dumps({"canaries": canaries}), threads=1, scratch_bytes=MIB,
+                             seccomp_fd=filter_fd, bwrap=path, entry=PROBE_ENTRY)
         done = subprocess.run(argv, pass_fds=(filter_fd,), stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=PROBE_TIMEOUT_S, env={})
     except (OSError, subprocess.TimeoutExpired) as exc:
         return _unavailable(f"bubblewrap did not start: {exc}", path)
     finally:
         os.close(filter_fd)
+        canary.close()
     if done.returncode != 0:
         return _unavailable(_explain(done.stderr.decode(errors="replace")), path)
     try:
@@ -151,7 +156,8 @@ def _probe(forced: str) -> SandboxStatus:
     missing = [name for name, held in (("seccomp (fork denied)", report.get("fork_denied")),
                                        ("seccomp (IP sockets denied)",
                                         report.get("inet_denied")),
-                                       ("filesystem allow-list", not report.get("tmp_visible")),
+                                       ("filesystem allow-list",
+                                        report.get("host_files_visible") == []),
                                        ("user namespace", report.get("uid") == bwrap.SANDBOX_UID))
                if not held]
     if missing:
