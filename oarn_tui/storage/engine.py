@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
+from libp2p.abc import INotifee
 from libp2p.bitswap.pb.bitswap_pb2 import Message
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
@@ -157,6 +158,47 @@ class PeerLink:
     cancelled: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
 
+class _ConnectionWatch(INotifee):
+    """Connection events for the engine: a banned peer that connects again (it dials us, or
+    a bootstrap redial) is dropped; a peer whose last connection closed is forgotten."""
+
+    def __init__(self, engine: BitswapEngine) -> None:
+        self.engine = engine
+
+    async def opened_stream(self, network: Any, stream: Any) -> None:
+        """Streams are handled by protocol, not here."""
+
+    async def closed_stream(self, network: Any, stream: Any) -> None:
+        """Streams are handled by protocol, not here."""
+
+    async def connected(self, network: Any, conn: Any) -> None:
+        peer_id = getattr(getattr(conn, "muxed_conn", None), "peer_id", None)
+        engine = self.engine
+        if peer_id is not None and engine.adapter.banned(peer_id.to_base58()) and \
+                engine._nursery is not None:
+            engine._nursery.start_soon(engine._drop_banned, engine._link(peer_id))
+
+    async def disconnected(self, network: Any, conn: Any) -> None:
+        peer_id = getattr(getattr(conn, "muxed_conn", None), "peer_id", None)
+        if peer_id is None:
+            return
+        try:
+            remaining = network.get_connections(peer_id)
+        except Exception:  # no such peer any more
+            remaining = None
+        if not remaining:
+            link = self.engine._peers.pop(peer_id.to_base58(), None)
+            if link is not None:
+                link.stream = None
+            self.engine._notify()
+
+    async def listen(self, network: Any, multiaddr: Any) -> None:
+        """Not needed."""
+
+    async def listen_close(self, network: Any, multiaddr: Any) -> None:
+        """Not needed."""
+
+
 class BitswapEngine:
     """Bitswap over `host`, serving from and fetching into `adapter` (a VerifiedBlockStore)."""
 
@@ -170,6 +212,7 @@ class BitswapEngine:
         self._changed = trio.Event()
         self._sink_send: Any = None
         self._last_arrival = 0.0
+        self._watch_conns: _ConnectionWatch | None = None
         self.latency_s = 0.05  # moving average of want -> block (the stealing threshold)
         self.blocks_received = 0
         self.duplicates = 0
@@ -186,8 +229,15 @@ class BitswapEngine:
             self.host.set_stream_handler(protocol, self._handle_stream)
         self._sink_send, receive = trio.open_memory_channel(SINK_QUEUE)
         self._nursery.start_soon(self._sink, receive)
+        self._watch_conns = _ConnectionWatch(self)
+        try:
+            self.host.get_network().register_notifee(self._watch_conns)
+        except Exception as error:  # banned peers are then dropped at their next message
+            log.debug("no connection notifications for bitswap: %s", error)
 
     async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.host.get_network().remove_notifee(self._watch_conns)
         for protocol in PROTOCOLS:
             with contextlib.suppress(Exception):  # already gone with the host
                 self.host.remove_stream_handler(protocol)
