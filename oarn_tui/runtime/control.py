@@ -36,6 +36,7 @@ from typing import Any
 from oarn_tui.fsutil import UnsafeDirectory, atomic_write_text, verified_private_dir
 
 MAX_UNIX_PATH = 100
+SHUTDOWN_GRACE_S = 1.0
 POINTER_FILE = "control.path"
 MAX_EVENT_HISTORY = 10_000
 
@@ -185,7 +186,10 @@ class ControlServer:
         await self._runner.setup()
         old_umask = os.umask(0o177)
         try:
-            await web.UnixSite(self._runner, str(self.path)).start()
+            # An attached dashboard's event stream never ends by itself: at stop, give open
+            # requests a moment, then cancel them (aiohttp's default waits 60 s).
+            await web.UnixSite(self._runner, str(self.path),
+                               shutdown_timeout=SHUTDOWN_GRACE_S).start()
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)

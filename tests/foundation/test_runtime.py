@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +172,11 @@ async def test_control_api_status_commands_and_events(tmp_path: Path) -> None:
         await client.close()
         await node.close()
     finally:
+        stopping = time.monotonic()
         await server.stop()
+        # the attached client's event stream was still open: stop cancels it instead of
+        # waiting out aiohttp's 60 s default (an `oarn stop` with a dashboard attached)
+        assert time.monotonic() - stopping < 15, "stopping waited for an open event stream"
         await runtime.stop()
         runtime.close()
 
