@@ -66,6 +66,9 @@ class EventBus:
             queue.put_nowait(event)
 
     def recent(self, limit: int = 100, prefix: str = "") -> list[Event]:
+        """The last `limit` events whose kind starts with `prefix` (none for 0)."""
+        if limit <= 0:
+            return []
         events = [e for e in self._history if e.kind.startswith(prefix)]
         return events[-limit:]
 

@@ -214,3 +214,14 @@ def test_logs_are_json_and_redacted(tmp_path: Path) -> None:
     entry = json.loads(text.strip().splitlines()[-1])
     assert entry["level"] == "warning" and "[redacted-key]" in entry["msg"]
     assert redact("tx 0x" + "12" * 32) == "tx [redacted-key]"
+
+
+def test_event_history_of_zero_replays_nothing() -> None:
+    """`/v1/events?history=0` asks for no past events (a `[-0:]` slice is all of them)."""
+    from oarn_tui.runtime.events import EventBus
+
+    bus = EventBus(history=10)
+    for index in range(3):
+        bus.publish("node.test", index=index)
+    assert bus.recent(0) == []
+    assert [event.data["index"] for event in bus.recent(2)] == [1, 2]
