@@ -21,6 +21,7 @@ from typing import Any
 from eth_tester.exceptions import TransactionFailed
 from flows import SPEC_HASH
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as note
 from hypothesis import strategies as st
 from v2_support import COLLATERAL, GAS, TOKEN, Chain, commitment, result_hash
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -30,8 +31,20 @@ from oarn_tui.chain.v2.typed_data import TaskOrder, sign_order, sign_receipt, si
 REQ = st.integers(0, 1)
 EXE = st.integers(0, 3)
 ANS = st.sampled_from(["good", "good", "bad"])
-TASK = st.integers(0, 3)
+TASK = st.sampled_from([0, 0, 0, 1])  # 0 = the latest task, 1 = the one before
+SUBMIT = st.one_of(
+    st.tuples(st.just("submit1"), REQ, st.one_of(st.none(), EXE)),
+    st.tuples(st.just("submit3"), REQ, st.permutations([0, 1, 2, 3])),
+)
+LIFECYCLE = st.one_of(
+    st.tuples(st.just("work"), TASK, EXE, st.tuples(ANS, ANS, ANS)),
+    st.tuples(st.just("reveal_all"), TASK),
+    st.tuples(st.just("finalize"), TASK),
+    st.tuples(st.just("wait"), st.sampled_from([700, 4_000])),
+)
 ACTION = st.one_of(
+    LIFECYCLE,
+    SUBMIT,
     st.tuples(st.just("stake"), EXE, st.integers(50, 200)),
     st.tuples(st.just("unstake"), EXE, st.integers(10, 150)),
     st.tuples(st.just("complete"), EXE),
@@ -43,6 +56,10 @@ ACTION = st.one_of(
     st.tuples(st.just("submit1"), REQ, st.one_of(st.none(), EXE)),
     st.tuples(st.just("submit3"), REQ, st.permutations([0, 1, 2, 3])),
     st.tuples(st.just("claim"), TASK, EXE),
+    st.tuples(st.just("work"), TASK, EXE, st.tuples(ANS, ANS, ANS)),
+    st.tuples(st.just("reveal_all"), TASK),
+    st.tuples(st.just("work"), TASK, EXE, st.tuples(ANS, ANS, ANS)),
+    st.tuples(st.just("finalize"), TASK),
     st.tuples(st.just("result"), TASK, EXE, ANS),
     st.tuples(st.just("commit"), TASK, EXE, ANS),
     st.tuples(st.just("reveal"), TASK, EXE),
@@ -83,7 +100,18 @@ def step(world: World, action: tuple[Any, ...]) -> tuple[Any | None, set[str]]:
     kind = action[0]
     task = (
         world.tasks[-1 - action[1]]
-        if kind in {"claim", "result", "commit", "reveal", "escalate", "finalize", "cancel"}
+        if kind
+        in {
+            "claim",
+            "result",
+            "commit",
+            "reveal",
+            "escalate",
+            "finalize",
+            "cancel",
+            "work",
+            "reveal_all",
+        }
         and len(world.tasks) > action[1]
         else None
     )
@@ -174,6 +202,31 @@ def step(world: World, action: tuple[Any, ...]) -> tuple[Any | None, set[str]]:
         return None, set()
     if kind == "claim":
         return attempt(chain, fn.claimTask(task), world.executors[action[2]]), set()
+    if kind == "work":  # R = 1: claim + result by one executor; R > 1: every slot commits
+        info = fn.getTask(task).call()
+        if info[2] == 1:
+            executor = world.executors[action[2]]
+            claimed = attempt(chain, fn.claimTask(task), executor)
+            result = fn.submitResult(task, result_hash(action[3][0]), "cid")
+            return attempt(chain, result, executor) or claimed, set()
+        last = None
+        for slot, answer in zip(range(info[2]), action[3] * 3, strict=False):
+            executor = fn.getClaim(task, slot).call()[0]
+            salt = os.urandom(32)
+            digest = commitment(result_hash(answer), "cid", salt, executor)
+            receipt = attempt(chain, fn.commitResult(task, digest), executor)
+            if receipt is not None:
+                world.secrets[(task, executor)] = (result_hash(answer), "cid", salt)
+                account(world, receipt)
+                last = receipt
+        return last, set()
+    if kind == "reveal_all":
+        last = None
+        for (task_id, executor), secret in list(world.secrets.items()):
+            if task_id == task:
+                receipt = attempt(chain, fn.revealResult(task, *secret), executor)
+                last = receipt or last
+        return last, set()
     if kind == "result":
         return attempt(
             chain, fn.submitResult(task, result_hash(action[3]), "cid"), world.executors[action[2]]
@@ -237,9 +290,12 @@ def check(world: World, start: dict[str, int]) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(actions=st.lists(ACTION, min_size=6, max_size=18))
+@given(
+    first=st.lists(SUBMIT, min_size=1, max_size=2),
+    actions=st.lists(ACTION, min_size=6, max_size=16),
+)
 def test_v2_conserves_comp_and_gov_and_deposits_need_signatures(
-    chain_module: Chain, actions: list[tuple[Any, ...]]
+    chain_module: Chain, first: list[tuple[Any, ...]], actions: list[tuple[Any, ...]]
 ) -> None:
     chain = chain_module
     snapshot = chain.tester.take_snapshot()
@@ -250,6 +306,8 @@ def test_v2_conserves_comp_and_gov_and_deposits_need_signatures(
         )
         for executor in world.executors:
             chain.tx(chain.v2["market"].functions.stake(200 * TOKEN), executor)
+        for requester in world.requesters:  # so vouchers and orders have something to draw on
+            chain.tx(chain.v2["market"].functions.deposit(200 * TOKEN), requester)
         treasury = chain.v2["timelock"].address
         start = {
             "supply": int(chain.v2["comp"].functions.totalSupply().call()),
@@ -257,12 +315,13 @@ def test_v2_conserves_comp_and_gov_and_deposits_need_signatures(
                 chain.gov(a) for a in [*world.executors, chain.v2["market"].address, treasury]
             ),
         }
-        for action in actions:
+        for action in [*first, *actions]:
             before = {
                 r: int(chain.v2["market"].functions.depositOf(r).call()) for r in world.requesters
             }
             receipt, authorised = step(world, action)
             if receipt is not None:
+                note(f"accepted {action[0]}")
                 account(world, receipt)
             for r in world.requesters:
                 if int(chain.v2["market"].functions.depositOf(r).call()) < before[r]:
