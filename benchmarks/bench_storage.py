@@ -20,12 +20,10 @@ import argparse
 import hashlib
 import json
 import os
-import queue
 import random
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +35,9 @@ from typing import Any
 from oarn_tui.storage.blockstore import Blockstore
 from oarn_tui.storage.cid import CID, RAW
 from oarn_tui.storage.unixfs import CHUNK_SIZE, ImportOptions, import_bytes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' node process
+from tests.storage.storage_node_client import NodeProc
 
 MIB = 1024 * 1024
 
@@ -111,64 +112,6 @@ def bench_blockstore(data: bytes, workdir: Path, runs: int = 3) -> dict[str, obj
         results[f"plain_write_{label}_mb_s"] = _mb_s(size, min(plain_times))
         results[f"blockstore_put_{label}_mb_s"] = _mb_s(size, min(put_times))
     return results
-
-
-NODE_PROC = Path(__file__).resolve().parents[1] / "tests" / "storage" / "storage_node_proc.py"
-
-
-class NodeProc:
-    """A storage node process (JSON lines in and out)."""
-
-    def __init__(self, home: Path, window: int | None = None) -> None:
-        argv = [sys.executable, str(NODE_PROC), "--home", str(home)]
-        if window:
-            argv += ["--window", str(window)]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.ready = self.wait("ready", 60)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                self.lines.put(json.loads(line))
-            except ValueError:
-                continue
-
-    def wait(self, event: str, timeout_s: float,
-             until: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                item = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"node process exited ({self.proc.returncode})") from None
-                continue
-            if item.get("event") == "error":
-                raise RuntimeError(item["message"])
-            if item.get("event") == event and (until is None or until(item)):
-                return item
-        raise TimeoutError(f"no {event} within {timeout_s} s")
-
-    def call(self, timeout_s: float = 600, **command: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-        return self.wait("answer", timeout_s)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(json.dumps({"cmd": "stop"}) + "\n")
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=15)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(timeout=15)
 
 
 def tcp_copy_mib_s(size: int) -> float:
