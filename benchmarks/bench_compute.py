@@ -126,7 +126,7 @@ async def compare(pool: ExecutorPool, model: Path, inputs: dict[str, np.ndarray]
 
 
 async def bench_executor(runs: int, home: Path) -> dict[str, Any]:
-    settings = SandboxSettings(hide_paths=(str(home),), timeout_s=120)
+    settings = SandboxSettings(timeout_s=120)
     big_model, tiny_model = MODELS / "matmul_512.onnx", MODELS / "tiny_mlp.onnx"
     big_inputs = {"x": np.random.default_rng(0).standard_normal((256, 512)).astype(np.float32)}
     tiny_inputs = {"x": np.ones((1, 4), dtype=np.float32)}
@@ -201,7 +201,7 @@ def bench_llm(home: Path) -> dict[str, Any]:
     del llama
 
     async def executor() -> tuple[int, float, float]:
-        pool = ExecutorPool(SandboxSettings(hide_paths=(str(home),), timeout_s=300))
+        pool = ExecutorPool(SandboxSettings(timeout_s=300))
         try:
             task = InferenceTask(model, prompt="hi", max_tokens=4)
             first = await pool.run(task)

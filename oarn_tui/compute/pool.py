@@ -46,8 +46,6 @@ class SandboxSettings:
     threads: int = 1
     onnx_optimization: str = "basic"
     timeout_s: float = 300.0
-    hide_paths: tuple[str, ...] = ()  # kept for callers: the sandbox shows only its allow-list
-    isolate_network: bool = True  # kept for callers: the sandbox always has no network
     use_cuda: bool = True
     sandbox: bool = True  # False only for `oarn local inference --no-sandbox`
 
@@ -56,8 +54,7 @@ class SandboxSettings:
         compute = config.compute
         return cls(memory_mb=compute.worker_memory_mb, threads=compute.onnx_threads,
                    onnx_optimization=compute.onnx_optimization,
-                   timeout_s=float(compute.task_timeout_s),
-                   hide_paths=(str(Path(config.home).absolute()),))
+                   timeout_s=float(compute.task_timeout_s))
 
 
 @dataclass(frozen=True)
@@ -159,10 +156,9 @@ class ExecutorPool:
     def _spec(self, task: InferenceTask, model_format: str) -> WorkerSpec:
         s = self.settings
         return WorkerSpec(model_path=str(Path(task.model_path).absolute()),
-                          model_format=model_format, hide_paths=s.hide_paths,
-                          memory_mb=s.memory_mb, threads=s.threads,
-                          onnx_optimization=s.onnx_optimization, use_cuda=s.use_cuda,
-                          isolate_network=s.isolate_network)
+                          model_format=model_format, memory_mb=s.memory_mb,
+                          threads=s.threads, onnx_optimization=s.onnx_optimization,
+                          use_cuda=s.use_cuda)
 
     def _sandbox_refusal(self) -> str | None:
         """The refusal line when the sandbox is required and does not hold, else None."""

@@ -37,12 +37,10 @@ class WorkerSpec:
 
     model_path: str
     model_format: str  # onnx | torchscript | gguf
-    hide_paths: tuple[str, ...] = ()  # kept for callers: the sandbox hides everything not bound
     memory_mb: int = 4096
     threads: int = 1
     onnx_optimization: str = "basic"
     use_cuda: bool = True
-    isolate_network: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,7 +73,7 @@ def main(config: dict[str, Any]) -> None:
     limits = sandbox.limit_start(int(config.get("file_size_mb", 64)))
     fds = config["fds"]
     conn = Connection(int(fds["channel"]))
-    spec = WorkerSpec(**{**config["spec"], "hide_paths": tuple(config["spec"]["hide_paths"])})
+    spec = WorkerSpec(**config["spec"])
     shared = _map_shared(fds.get("shared"), int(config.get("shared_size", 0)))
     try:
         _import_runtime(spec.model_format)

@@ -28,7 +28,7 @@ async def test_generation_streams_tokens_and_is_reproducible(tmp_path: Path) -> 
     assert model is not None
     manifest = build_manifest(model)
     assert manifest["format"] == "gguf" and manifest["size"] > 50 * 1024 * 1024
-    pool = ExecutorPool(SandboxSettings(hide_paths=(str(tmp_path),), timeout_s=240))
+    pool = ExecutorPool(SandboxSettings(timeout_s=240))
     streamed: list[str] = []
     try:
         first = await pool.run(InferenceTask(model, prompt=PROMPT, max_tokens=12),

@@ -34,7 +34,7 @@ def home(tmp_path: Path) -> Path:
 
 
 def make_pool(home: Path, **changes: object) -> ExecutorPool:
-    settings = SandboxSettings(hide_paths=(str(home),), timeout_s=30.0, memory_mb=2048)
+    settings = SandboxSettings(timeout_s=30.0, memory_mb=2048)
     return ExecutorPool(SandboxSettings(**{**settings.__dict__, **changes}), max_workers=2)
 
 
@@ -217,7 +217,7 @@ async def test_worker_sees_an_allow_list_filesystem_and_no_network(home: Path) -
 async def test_one_worker_slot_is_shared_between_models(home: Path) -> None:
     mlp = onnx_models.mlp(home / "models" / "mlp.onnx")
     loop_model = onnx_models.runaway(home / "models" / "loop.onnx")
-    pool = ExecutorPool(SandboxSettings(hide_paths=(str(home),), timeout_s=30), max_workers=1)
+    pool = ExecutorPool(SandboxSettings(timeout_s=30), max_workers=1)
     try:
         results = await asyncio.gather(
             pool.run(InferenceTask(mlp, inputs={"x": np.zeros((1, 4), np.float32)})),

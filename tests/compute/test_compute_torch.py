@@ -35,7 +35,7 @@ async def test_scripted_module_runs_in_the_sandbox_and_matches_direct_torch(
     assert build_manifest(path)["format"] == "torchscript"
     features = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
     bias = np.array([0.5, -0.5], dtype=np.float32)
-    pool = ExecutorPool(SandboxSettings(hide_paths=(str(tmp_path),), timeout_s=60))
+    pool = ExecutorPool(SandboxSettings(timeout_s=60))
     try:
         result = await pool.run(InferenceTask(path, inputs={"features": features, "bias": bias}))
         again = await pool.run(InferenceTask(path, inputs={"features": features, "bias": bias}))
