@@ -6,7 +6,7 @@ Both systems run side by side on one py-evm chain (v2_support). Accounts: 1 = re
 
 from __future__ import annotations
 
-from flows import (
+from v2_flows import (
     REWARD,
     net,
     v1_commit,

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_tester.exceptions import TransactionFailed
-from flows import SPEC_HASH
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
+from v2_flows import SPEC_HASH
 from v2_support import COLLATERAL, GAS, TOKEN, Chain, commitment, result_hash
 from web3.exceptions import ContractCustomError, ContractLogicError
 

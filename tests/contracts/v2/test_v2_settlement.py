@@ -4,7 +4,7 @@ provable fault (a strict majority of the order's executors, same determinism cla
 
 from __future__ import annotations
 
-from flows import REWARD, SPEC_HASH, net, v2_stake
+from v2_flows import REWARD, SPEC_HASH, net, v2_stake
 from v2_support import MAX_DISPUTE_SLASH, TOKEN, WITHDRAWAL_DELAY, Chain, result_hash
 
 from oarn_tui.chain.v2.typed_data import TaskOrder, sign_order, sign_receipt, sign_voucher
