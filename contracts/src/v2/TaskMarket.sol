@@ -179,14 +179,23 @@ contract TaskMarket is EIP712 {
         uint16 perFeeBps;
     }
 
+    /// @dev An executor's fees of its latest paid epoch, in one slot that `stake` makes non-zero,
+    ///      so a payment updates a warm non-zero slot instead of creating `feesOf[epoch][executor]`
+    ///      (22k gas); the slot is archived into `_pastFees` when a later epoch's payment arrives.
+    struct FeeAccount {
+        uint32 epochPlus1; // 0: never written; else the epoch of `fees`, plus one
+        uint224 fees;
+    }
+
     ICompV2 public immutable comp;
     IERC20 public immutable gov;
     uint256 public immutable genesis;
     uint256 public immutable epochLength;
     address public governance;
     address public treasury;
+    /// @dev Shares the treasury's (non-zero) slot, so the first task does not create a slot.
+    uint96 public taskCount;
     Params public params;
-    uint256 public taskCount;
 
     mapping(uint256 taskId => Task) private _tasks;
     mapping(uint256 taskId => mapping(uint256 slot => Claim)) private _claims;
@@ -198,7 +207,8 @@ contract TaskMarket is EIP712 {
     mapping(bytes32 orderHash => bool) public orderUsed;
     mapping(bytes32 orderHash => mapping(address executor => bool)) public disputed;
     mapping(uint256 epoch => Epoch) public epochs;
-    mapping(uint256 epoch => mapping(address executor => uint256)) public feesOf;
+    mapping(uint256 epoch => mapping(address executor => uint256)) private _pastFees;
+    mapping(address executor => FeeAccount) private _feeAccounts;
     mapping(uint256 epoch => mapping(address executor => bool)) public emissionClaimed;
 
     event ParamsSet();
@@ -295,6 +305,9 @@ contract TaskMarket is EIP712 {
     function stake(uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
         stakes[msg.sender].amount += uint128(amount);
+        // pay the fee slot's creation here, once, instead of on the executor's first payment
+        FeeAccount storage a = _feeAccounts[msg.sender];
+        if (a.epochPlus1 == 0) a.epochPlus1 = type(uint32).max; // no epoch yet (fees 0)
         emit Staked(msg.sender, amount);
         gov.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -357,7 +370,9 @@ contract TaskMarket is EIP712 {
         if (block.timestamp < w.readyAt) revert NotReady();
         uint256 amount = w.amount < depositOf[msg.sender] ? w.amount : depositOf[msg.sender];
         delete withdrawals[msg.sender];
-        depositOf[msg.sender] -= amount;
+        unchecked {
+            depositOf[msg.sender] -= amount; // ≤ the deposit, checked above
+        }
         emit Withdrawn(msg.sender, amount);
         IERC20(address(comp)).safeTransfer(msg.sender, amount);
     }
@@ -406,7 +421,9 @@ contract TaskMarket is EIP712 {
         uint256 amount = v.cumulative - done;
         if (amount > depositOf[v.requester]) revert InsufficientDeposit();
         redeemed[v.requester][v.executor] = v.cumulative;
-        depositOf[v.requester] -= amount;
+        unchecked {
+            depositOf[v.requester] -= amount; // ≤ the deposit, checked above
+        }
         fee = (amount * params.feeBps) / BPS;
         net = amount - fee;
         emit VoucherRedeemed(v.requester, v.executor, v.cumulative, amount);
@@ -444,7 +461,9 @@ contract TaskMarket is EIP712 {
         orderUsed[structHash] = true;
         uint256 escrow = uint256(o.reward) * o.redundancy;
         if (escrow > depositOf[o.requester]) revert InsufficientDeposit();
-        depositOf[o.requester] -= escrow;
+        unchecked {
+            depositOf[o.requester] -= escrow; // ≤ the deposit, checked above
+        }
         TaskSpec memory spec = TaskSpec(o.specHash, o.determinism, o.redundancy, o.reward, o.collateral, o.deadline, o.claimTimeout, o.executors);
         taskId = _create(o.requester, spec);
     }
@@ -563,7 +582,9 @@ contract TaskMarket is EIP712 {
         uint64 expiresAt = uint64(block.timestamp) + t.claimTimeout;
         c.state = ClaimState.Claimed;
         c.expiresAt = expiresAt;
-        t.live += 1;
+        unchecked {
+            t.live += 1; // ≤ redundancy ≤ MAX_SLOTS
+        }
         emit TaskClaimed(taskId, msg.sender, expiresAt);
     }
 
@@ -595,7 +616,9 @@ contract TaskMarket is EIP712 {
         if (block.timestamp > c.expiresAt) revert ClaimExpired();
         c.state = ClaimState.Committed;
         c.digest = commitment;
-        t.awaiting -= 1;
+        unchecked {
+            t.awaiting -= 1; // each awaited slot commits once (Claimed → Committed)
+        }
         emit ResultCommitted(taskId, msg.sender);
     }
 
@@ -610,7 +633,9 @@ contract TaskMarket is EIP712 {
         if (keccak256(abi.encode(resultHash, resultCid, salt, msg.sender)) != c.digest) revert CommitmentMismatch();
         c.state = ClaimState.Revealed;
         c.digest = resultHash;
-        t.revealed += 1;
+        unchecked {
+            t.revealed += 1; // ≤ redundancy
+        }
         emit ResultRevealed(taskId, msg.sender, resultHash, resultCid);
     }
 
@@ -695,7 +720,7 @@ contract TaskMarket is EIP712 {
 
     function emissionDue(uint256 epoch, address executor) public view returns (uint256) {
         Epoch memory e = epochs[epoch];
-        uint256 mine = feesOf[epoch][executor];
+        uint256 mine = feesOf(epoch, executor);
         if (mine == 0) return 0;
         uint256 share = (uint256(e.budget) * mine) / e.fees;
         uint256 cap = (mine * e.perFeeBps) / BPS;
@@ -711,7 +736,21 @@ contract TaskMarket is EIP712 {
             e.perFeeBps = params.emissionPerFeeBps;
         }
         e.fees += uint112(fee);
-        feesOf[epoch][executor] += fee;
+        FeeAccount storage a = _feeAccounts[executor];
+        uint256 last = a.epochPlus1;
+        uint256 mine = a.fees;
+        if (last != epoch + 1) {
+            if (mine > 0) _pastFees[last - 1][executor] = mine; // an earlier epoch's fees
+            mine = 0;
+        }
+        a.epochPlus1 = uint32(epoch + 1);
+        a.fees = uint224(mine + fee);
+    }
+
+    /// @notice Fees burned on the executor's payments in `epoch` (its emission weight).
+    function feesOf(uint256 epoch, address executor) public view returns (uint256) {
+        FeeAccount memory a = _feeAccounts[executor];
+        return a.epochPlus1 == epoch + 1 ? a.fees : _pastFees[epoch][executor];
     }
 
     // ------------------------------------------------------------------ views
@@ -750,10 +789,12 @@ contract TaskMarket is EIP712 {
     /// @dev A claim that did not deliver: lose `slashBps` of the collateral, free the rest.
     function _fail(uint256 taskId, Task storage t, Claim storage c) private {
         address executor = c.executor;
-        Stake storage s = stakes[executor];
-        s.locked -= t.collateral;
+        // saturating: a dispute slash may already have clamped `locked` below this collateral
+        _unlock(executor, t.collateral);
         c.state = ClaimState.Failed;
-        t.live -= 1;
+        unchecked {
+            t.live -= 1; // the claim was live
+        }
         uint256 slashed = _slash(executor, (uint256(t.collateral) * t.slashBps) / BPS);
         emit ClaimFailed(taskId, executor, slashed);
         emit Slashed(executor, taskId, bytes32(0), slashed);
@@ -771,7 +812,9 @@ contract TaskMarket is EIP712 {
     function _slash(address executor, uint256 amount) private returns (uint256) {
         Stake storage s = stakes[executor];
         if (amount > s.amount) amount = s.amount;
-        s.amount -= uint128(amount);
+        unchecked {
+            s.amount -= uint128(amount); // clamped above
+        }
         if (s.locked > s.amount) s.locked = s.amount;
         return amount;
     }
@@ -814,7 +857,9 @@ contract TaskMarket is EIP712 {
         for (uint256 i = 0; i < t.redundancy; ++i) {
             Claim storage c = _claims[taskId][i];
             if (c.state != ClaimState.Revealed) continue;
-            t.live -= 1;
+            unchecked {
+                t.live -= 1; // a revealed claim is live
+            }
             _unlock(c.executor, t.collateral);
             if (!majority || c.digest == winner) {
                 c.state = ClaimState.Paid;
