@@ -4,7 +4,7 @@ provable fault (a strict majority of the order's executors, same determinism cla
 
 from __future__ import annotations
 
-from v2_flows import REWARD, SPEC_HASH, net, v2_stake
+from v2_flows import REWARD, SPEC_HASH, net, v2_stake, v2_submit
 from v2_support import MAX_DISPUTE_SLASH, TOKEN, WITHDRAWAL_DELAY, Chain, result_hash
 
 from oarn_tui.chain.v2.typed_data import TaskOrder, sign_order, sign_receipt, sign_voucher
@@ -138,3 +138,27 @@ def test_receipt_dispute_slashes_only_on_provable_fault(chain: Chain) -> None:
     chain.reverts(
         _dispute(chain, order, {liar: "bad", a: "good", b: "good"}), outsider, "AlreadyDisputed"
     )
+
+
+def test_claims_still_fail_after_a_dispute_slash_clamped_the_locked_stake(chain: Chain) -> None:
+    """An executor with two live claims (200 GOV locked) loses 100 GOV to a receipt dispute, so
+    `locked` is clamped to the 100 left; both claims then time out. The second failure used to
+    underflow `locked` and revert, so the task could never be expired, cancelled or settled."""
+    market = chain.v2["market"]
+    liar, a, b = chain.accounts[2], chain.accounts[3], chain.accounts[4]
+    requester = chain.accounts[1]
+    for executor in (liar, a, b):
+        v2_stake(chain, executor)
+    tasks = [v2_submit(chain, requester) for _ in range(2)]  # open R = 1, 100 GOV collateral
+    for task in tasks:
+        chain.tx(market.functions.claimTask(task), liar)
+    order = _order(chain, [liar, a, b])
+    chain.tx(_dispute(chain, order, {liar: "bad", a: "good", b: "good"}), a)
+    assert chain.stake_of(liar) == 200 * TOKEN - MAX_DISPUTE_SLASH
+    chain.advance(601)  # both claims time out
+    for task in tasks:
+        chain.tx(market.functions.expireClaims(task), a)
+        assert market.functions.getClaim(task, 0).call()[1] == 5  # Failed
+    chain.tx(market.functions.cancelTask(tasks[1]), requester)  # the escrow is not stuck
+    assert chain.stake_of(liar) == 100 * TOKEN - 2 * 25 * TOKEN
+    assert market.functions.stakes(liar).call()[1] == 0  # nothing left locked
