@@ -5,7 +5,7 @@ provable fault (a strict majority of the order's executors, same determinism cla
 from __future__ import annotations
 
 from v2_flows import REWARD, SPEC_HASH, net, v2_stake, v2_submit
-from v2_support import MAX_DISPUTE_SLASH, TOKEN, WITHDRAWAL_DELAY, Chain, result_hash
+from v2_support import EPOCH, MAX_DISPUTE_SLASH, TOKEN, WITHDRAWAL_DELAY, Chain, result_hash
 
 from oarn_tui.chain.v2.typed_data import TaskOrder, sign_order, sign_receipt, sign_voucher
 
@@ -162,3 +162,35 @@ def test_claims_still_fail_after_a_dispute_slash_clamped_the_locked_stake(chain:
     chain.tx(market.functions.cancelTask(tasks[1]), requester)  # the escrow is not stuck
     assert chain.stake_of(liar) == 100 * TOKEN - 2 * 25 * TOKEN
     assert market.functions.stakes(liar).call()[1] == 0  # nothing left locked
+
+
+def _redeem(chain: Chain, requester: str, executor: str, cumulative: int) -> None:
+    voucher, signature = _voucher(chain, requester, executor, cumulative)
+    chain.tx(chain.v2["market"].functions.redeemBatch([voucher], [signature]), executor)
+
+
+def test_fee_shares_of_consecutive_epochs_are_kept_apart(chain: Chain) -> None:
+    """The executor's fee share sits in one slot per executor; a payment in a later epoch archives
+    the earlier epoch's fees, and emission of each epoch is still its own share (here the cap:
+    50 % of the fees burned on the executor's payments in that epoch)."""
+    market = chain.v2["market"]
+    requester, executor = chain.accounts[1], chain.accounts[2]
+    v2_stake(chain, executor)  # creates the fee-share slot
+    chain.tx(market.functions.deposit(100 * TOKEN), requester)
+    first = market.functions.epochOf(chain.now()).call()
+    _redeem(chain, requester, executor, 10 * TOKEN)
+    _redeem(chain, requester, executor, 14 * TOKEN)
+    assert market.functions.feesOf(first, executor).call() == 7 * TOKEN // 10  # 5 % of 14
+    chain.advance(EPOCH)
+    second = market.functions.epochOf(chain.now()).call()
+    assert second == first + 1
+    _redeem(chain, requester, executor, 34 * TOKEN)
+    assert market.functions.feesOf(first, executor).call() == 7 * TOKEN // 10  # archived
+    assert market.functions.feesOf(second, executor).call() == TOKEN  # 5 % of 20
+    chain.advance(EPOCH)
+    before = chain.comp(executor)
+    chain.tx(market.functions.claimEmission(first), executor)
+    assert chain.comp(executor) - before == 7 * TOKEN // 20
+    chain.tx(market.functions.claimEmission(second), executor)
+    assert chain.comp(executor) - before == 7 * TOKEN // 20 + TOKEN // 2
+    chain.reverts(market.functions.claimEmission(first), executor, "AlreadyClaimed")
