@@ -50,7 +50,6 @@ class BitswapExchange:
         self.block_timeout_s = block_timeout_s
         self.concurrency = concurrency
         self.window = window
-        self._peers: list[str] = []  # whom fetch_blocks asks (the current fetch's peers)
         self.limits = DagLimits()
         adapter.scores = getattr(node, "scores", None)  # bad blocks lower the sender's score
         self._providing: set[asyncio.Task[None]] = set()
@@ -121,10 +120,11 @@ class BitswapExchange:
         and is not kept."""
         limits = self.limits.capped(max_bytes)
         self.sources = {}
-        self._peers = self.connected_peers(hint)
-        if self._peers or self.store.dag_complete(root):
+        peers = self.connected_peers(hint)
+        if peers or self.store.dag_complete(root):
             try:
-                size = await fetch_dag(root, self, self.store, progress=progress,
+                size = await fetch_dag(root, PeerFetcher(self, peers), self.store,
+                                       progress=progress,
                                        concurrency=self.concurrency, limits=limits,
                                        budget=budget)
             except NoPeers as error:
@@ -135,8 +135,8 @@ class BitswapExchange:
         connected = await self.connect_providers(root)
         if not connected:
             raise NoProviders(f"no connected peer has {root} and no providers were found")
-        self._peers = list(dict.fromkeys([*connected, *self.connected_peers(hint)]))
-        size = await fetch_dag(root, self, self.store, progress=progress,
+        peers = list(dict.fromkeys([*connected, *self.connected_peers(hint)]))
+        size = await fetch_dag(root, PeerFetcher(self, peers), self.store, progress=progress,
                                concurrency=self.concurrency, limits=limits, budget=budget)
         self.provide_later(root)  # now we can serve it too
         return size
@@ -144,8 +144,14 @@ class BitswapExchange:
     async def fetch_blocks(self, cids: list[CID], store: Blockstore,
                            on_bytes: Callable[[int], None] | None = None
                            ) -> dict[str, bytes | int]:
-        """`BatchFetcher`: fetch `cids` into the store from the current fetch's peers."""
-        peers = [peer for peer in self._peers if not self._banned(peer)]
+        """`BatchFetcher`: fetch `cids` into the store from the connected peers."""
+        return await self.fetch_blocks_from(self.connected_peers(), cids, store, on_bytes)
+
+    async def fetch_blocks_from(self, peers: list[str], cids: list[CID], store: Blockstore,
+                                on_bytes: Callable[[int], None] | None = None
+                                ) -> dict[str, bytes | int]:
+        """Fetch `cids` into the store from `peers` (banned ones skipped)."""
+        peers = [peer for peer in peers if not self._banned(peer)]
         if not peers:
             raise NoPeers("no connected peer to ask")
         loop = asyncio.get_running_loop()
@@ -175,15 +181,27 @@ class BitswapExchange:
     async def get_block(self, cid: CID) -> bytes:
         """One block over bitswap, verified against `cid` (the `BlockFetcher` protocol):
         from connected peers, else from the block's DHT providers."""
-        self._peers = self.connected_peers()
         try:
             got = await self.fetch_blocks([cid], self.store)
         except NoPeers:
             if not await self.connect_providers(cid):
                 raise NoProviders(f"no connected peer has {cid} and no providers were "
                                   "found") from None
-            self._peers = self.connected_peers()
             got = await self.fetch_blocks([cid], self.store)
         data = await asyncio.to_thread(self.store.get, cid)  # verified on read
         del got
         return data
+
+
+class PeerFetcher:
+    """A `BatchFetcher` bound to the peers one fetch chose, so concurrent fetches (a task's
+    model and input, two tasks) never ask each other's peers."""
+
+    def __init__(self, exchange: BitswapExchange, peers: list[str]) -> None:
+        self.exchange = exchange
+        self.peers = peers
+
+    async def fetch_blocks(self, cids: list[CID], store: Blockstore,
+                           on_bytes: Callable[[int], None] | None = None
+                           ) -> dict[str, bytes | int]:
+        return await self.exchange.fetch_blocks_from(self.peers, cids, store, on_bytes)
