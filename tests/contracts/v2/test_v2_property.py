@@ -3,8 +3,11 @@ deposit leaves without its owner's signature.
 
 Each example runs stakes, unstakes, deposits, withdrawals, vouchers (and forged ones), on-chain
 R = 1 / R = 3 tasks (claims, results, commits, reveals, escalations, finalizations, cancels),
-receipt disputes and waits against the real contracts on py-evm; an action the contract refuses
-(its eth_call reverts) is skipped. After every accepted action:
+receipt disputes and waits against the real contracts on py-evm, plus macro actions that drive
+one task through every phase (R = 1 escalated or not; R = 3 by `submitTask` or by a signed order
+via `submitOrder`, after a forged order is refused, with split reveals, escalation offers taken
+or lapsed); an action the contract refuses (its eth_call reverts) is skipped. The run asserts
+that every kind in MUST_SEE happened at least once. After every accepted action:
 - COMP: the market holds exactly the deposits plus the escrow of unsettled tasks; all COMP sits in
   the tracked accounts; total supply = start + minted − burned (the burned fees announced);
 - GOV: the market holds exactly the executors' stakes; executors + market + treasury hold a
