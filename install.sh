@@ -89,3 +89,6 @@ case ":$PATH:" in
            "$bin_dir" "$bin_dir" ;;
 esac
 printf 'Next: oarn init && oarn wallet create && oarn   (docs/quickstart.md)\n'
+if ! [ -x /usr/bin/bwrap ] && ! command -v bwrap >/dev/null 2>&1; then
+    printf 'Note: bubblewrap is not installed; the node refuses network tasks until it is (e.g. apt install bubblewrap libseccomp2)\n'
+fi

@@ -262,7 +262,7 @@ DEB_CONTROL = """Package: oarn
 Version: %(version)s
 Architecture: %(arch)s
 Maintainer: %(maintainer)s
-Depends: libc6 (>= %(glibc)s)
+Depends: libc6 (>= %(glibc)s), bubblewrap, libseccomp2
 Section: net
 Priority: optional
 Description: %(description)s
