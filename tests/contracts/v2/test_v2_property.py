@@ -33,7 +33,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from oarn_tui.chain.v2.typed_data import TaskOrder, sign_order, sign_receipt, sign_voucher
 
-EXAMPLES = 10
+EXAMPLES = 8
 REQ = st.integers(0, 1)
 EXE = st.integers(0, 3)
 ANS = st.sampled_from(["good", "good", "bad"])
