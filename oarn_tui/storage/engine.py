@@ -19,6 +19,10 @@ libp2p's generated `bitswap_pb2`):
   through the stream's flow control).
 - judging: a block that hashes to nothing asked for is a bad block for its sender
   (`VerifiedBlockStore.judge`, which lowers the peer's score); banned peers are dropped.
+
+Serving and fetching stay in one module (~600 lines) because they share each peer's `PeerLink`
+(its outgoing stream, the answer format it asked with, its cancels) on the trio thread; the wire
+format is `bitswap_wire.py`.
 """
 
 from __future__ import annotations
@@ -34,18 +38,21 @@ from typing import Any
 import trio
 from libp2p.abc import INotifee
 from libp2p.bitswap.pb.bitswap_pb2 import Message
-from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from oarn_tui.storage.cid import CID, DAG_PB, RAW, CIDError, decode_varint, encode_varint
+from oarn_tui.storage.bitswap_wire import (
+    PROTOCOL_V100,
+    PROTOCOL_V120,
+    PROTOCOLS,
+    MessageReader,
+    cid_from_prefix,
+    cid_prefix,
+    encode_message,
+)
+from oarn_tui.storage.cid import CID, DAG_PB, CIDError
 
 log = logging.getLogger("oarn.storage.engine")
 
-PROTOCOL_V120 = TProtocol("/ipfs/bitswap/1.2.0")
-PROTOCOL_V110 = TProtocol("/ipfs/bitswap/1.1.0")
-PROTOCOL_V100 = TProtocol("/ipfs/bitswap/1.0.0")
-PROTOCOLS = (PROTOCOL_V120, PROTOCOL_V110, PROTOCOL_V100)
-MAX_MESSAGE_BYTES = 4 << 20  # what Kubo and Helia accept
 SEND_BATCH_BYTES = 1 << 20  # blocks per message we send
 DEFAULT_WINDOW = 32  # WANT-BLOCKs outstanding (8 MiB of 256 KiB blocks), split among peers
 STEAL_AFTER_S = 0.5
@@ -62,69 +69,6 @@ DONT_HAVE = Message.BlockPresenceType.DontHave
 
 class EngineError(RuntimeError):
     """A fetch that could not complete (every peer lacks a block, or no progress in time)."""
-
-
-def cid_prefix(cid: CID) -> bytes:
-    """The 1.1.0 payload prefix: version, codec, multihash type and length."""
-    return encode_varint(cid.version) + encode_varint(cid.codec) + bytes([0x12, 0x20])
-
-
-def cid_from_prefix(prefix: bytes, data: bytes) -> CID | None:
-    """The CID a 1.1.0 payload names (hashing `data`), None for a prefix we do not accept."""
-    try:
-        version, offset = decode_varint(prefix)
-        codec, offset = decode_varint(prefix, offset)
-        hash_type, offset = decode_varint(prefix, offset)
-        length, offset = decode_varint(prefix, offset)
-        if hash_type != 0x12 or length != 32 or codec not in (RAW, DAG_PB):
-            return None
-        return CID(version, codec, hashlib.sha256(data).digest())
-    except (CIDError, ValueError):
-        return None
-
-
-def encode_message(msg: Message) -> bytes:
-    body = msg.SerializeToString()
-    return encode_varint(len(body)) + body
-
-
-class MessageReader:
-    """Length-prefixed messages from one stream (bounded by `MAX_MESSAGE_BYTES`)."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-        self.buffer = bytearray()
-
-    async def _fill(self) -> bool:
-        try:
-            chunk = await self.stream.read(1 << 20)
-        except Exception:  # EOF / reset / closed connection
-            return False
-        if not chunk:
-            return False
-        self.buffer += chunk
-        return True
-
-    async def next(self) -> Message | None:
-        while True:
-            try:
-                length, offset = decode_varint(bytes(self.buffer[:10]))
-            except CIDError:
-                if len(self.buffer) >= 10:
-                    raise ValueError("bad length prefix") from None
-                if not await self._fill():
-                    return None
-                continue
-            if length > MAX_MESSAGE_BYTES:
-                raise ValueError(f"message of {length} bytes is over {MAX_MESSAGE_BYTES}")
-            while len(self.buffer) < offset + length:
-                if not await self._fill():
-                    return None
-            body = bytes(self.buffer[offset:offset + length])
-            del self.buffer[:offset + length]
-            msg = Message()
-            msg.ParseFromString(body)
-            return msg
 
 
 @dataclass
