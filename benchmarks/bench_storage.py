@@ -145,7 +145,7 @@ def tcp_copy_mib_s(size: int) -> float:
 def _pull(puller: NodeProc, providers: list[NodeProc], cid: str) -> dict[str, Any]:
     for provider in providers:
         puller.call(cmd="connect", addr=provider.ready["addrs"][0], timeout_s=60)
-    return puller.call(cmd="pull", cid=cid)
+    return puller.call(cmd="pull", cid=cid, timeout_s=600)
 
 
 def bench_bitswap(mib: int, workdir: Path) -> dict[str, Any]:
@@ -202,10 +202,8 @@ def bench_resume(home: Path, providers: list[NodeProc], cid: str, size: int,
     victim = NodeProc(home)
     for provider in providers:
         victim.call(cmd="connect", addr=provider.ready["addrs"][0], timeout_s=60)
-    assert victim.proc.stdin is not None
     started = time.perf_counter()
-    victim.proc.stdin.write(json.dumps({"cmd": "pull", "cid": cid}) + "\n")
-    victim.proc.stdin.flush()
+    victim.send(cmd="pull", cid=cid)
     seen = victim.wait("progress", 600, until=lambda item: item["done"] >= size // 2)
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait(timeout=15)

@@ -6,12 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import queue
-import shutil
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,69 +20,24 @@ from nodeharness import NodeProcess, wait_until
 from oarn_tui.p2p.host import generate_identity, peer_id_of
 from oarn_tui.p2p.messages import TOPIC_RESULTS, TOPIC_TASKS, encode_message, make_binding
 from oarn_tui.wallet.signer import LocalSigner
+from tests.jsonlines_proc import JsonLinesProcess, js_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 JS_DIR = Path(__file__).with_name("js")
 
 
-def _js_ready() -> str:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "node/npm are not installed"
-    if not (JS_DIR / "node_modules" / "libp2p").exists():
-        try:
-            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
-                           capture_output=True, timeout=300)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            return f"npm ci failed in {JS_DIR}: {error}"
-    return ""
-
-
-class JsNode:
+class JsNode(JsonLinesProcess):
     """The js-libp2p interop node; JSON lines from stdout land in a queue."""
 
+    name = "js node"
+
     def __init__(self, target: str) -> None:
-        self.proc = subprocess.Popen(["node", str(JS_DIR / "interop_node.mjs"), target],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=JS_DIR)
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                self.events.put(json.loads(line))
-            except ValueError:
-                continue
-
-    def wait(self, event: str, timeout_s: float = 30.0, **match: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                item = self.events.get(timeout=min(0.5, max(deadline - time.monotonic(), 0.01)))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if item.get("event") == event and all(item.get(k) == v for k, v in match.items()):
-                return item
-        stderr = self.proc.stderr.read().decode()[-1500:] if self.proc.poll() is not None else ""
-        raise TimeoutError(f"js node: no {event} event; {stderr}")
-
-    def send(self, **command: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(command) + "\n").encode())
-        self.proc.stdin.flush()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
+        super().__init__(["node", str(JS_DIR / "interop_node.mjs"), target], cwd=JS_DIR)
 
 
 @pytest.fixture
 def python_and_js(tmp_path: Path) -> Iterator[tuple[NodeProcess, JsNode]]:
-    reason = _js_ready()
+    reason = js_ready(JS_DIR, "libp2p")
     if reason:
         pytest.skip(reason)
     python_node = NodeProcess(tmp_path / "py", "--padding")  # 1024-byte padding buckets

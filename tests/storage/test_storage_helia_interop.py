@@ -7,12 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
-import queue
-import shutil
-import subprocess
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,82 +25,31 @@ from oarn_tui.storage.content import LocalContentStore
 from oarn_tui.storage.exchange import BitswapExchange
 from oarn_tui.storage.unixfs import ImportOptions, import_bytes, read_file
 from oarn_tui.wallet.signer import LocalSigner
+from tests.jsonlines_proc import JsonLinesProcess, js_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 JS_DIR = Path(__file__).with_name("js")
 MIB = 1 << 20
 
 
-def _js_ready() -> str:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "node/npm are not installed"
-    if not (JS_DIR / "node_modules" / "helia").exists():
-        try:
-            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
-                           capture_output=True, timeout=300)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            return f"npm ci failed in {JS_DIR}: {error}"
-    return ""
-
-
-class HeliaNode:
+class HeliaNode(JsonLinesProcess):
     """tests/storage/js/helia_node.mjs: JSON commands on stdin, JSON events on stdout."""
 
+    name = "helia"
+
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(["node", str(JS_DIR / "helia_node.mjs")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=JS_DIR)
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                self.events.put(json.loads(line))
-            except ValueError:
-                continue
-
-    def wait(self, event: str, timeout_s: float = 60.0) -> dict[str, Any]:
-        """The next `event` (an `error` event raises), within `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                item = self.events.get(timeout=min(0.5, max(deadline - time.monotonic(), 0.01)))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if item.get("event") == "error":
-                raise RuntimeError(f"helia: {item}")
-            if item.get("event") == event:
-                return item
-        raise TimeoutError(f"helia: no {event} event within {timeout_s} s")
-
-    def send(self, **command: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(command) + "\n").encode())
-        self.proc.stdin.flush()
+        super().__init__(["node", str(JS_DIR / "helia_node.mjs")], cwd=JS_DIR)
 
     async def call(self, cmd: str, event: str, timeout_s: float = 60.0,
                    **command: Any) -> dict[str, Any]:
         self.send(cmd=cmd, **command)
         return await asyncio.to_thread(self.wait, event, timeout_s)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.send(cmd="stop")
-                self.proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
 
 @pytest.fixture
 async def oarn_and_helia(tmp_path: Path) -> AsyncIterator[tuple[P2PNode, BitswapExchange,
                                                                  HeliaNode, dict[str, Any]]]:
-    reason = _js_ready()
+    reason = js_ready(JS_DIR, "helia")
     if reason:
         pytest.skip(reason)
     blocks = Blockstore(tmp_path / "oarn")
