@@ -23,12 +23,7 @@ from dataclasses import dataclass, replace
 
 from oarn_tui.storage.cid import CID
 from oarn_tui.storage.dagpb import (
-    UNIXFS_FILE,
-    UNIXFS_RAW,
-    DagPBError,
     PBLink,
-    decode_pbnode,
-    decode_unixfs,
 )
 
 GIB = 1 << 30
@@ -67,19 +62,12 @@ class FileNode:
 
 def decode_file_node(cid: CID, block: bytes) -> FileNode:
     """Decode one UnixFS file block (raw leaf or dag-pb File/Raw node); `ContentRefused` if not."""
-    if cid.codec == 0x55:
-        return FileNode(block, (), (), len(block))
-    if cid.codec != 0x70:
-        raise ContentRefused(f"{cid} has codec {cid.codec_name}, not a UnixFS file")
+    from oarn_tui.storage.unixfs import UnixFSError, decode_file_block
+
     try:
-        node = decode_pbnode(block)
-        meta = decode_unixfs(node.data or b"")
-    except DagPBError as exc:
-        raise ContentRefused(f"{cid} is not valid UnixFS: {exc}") from None
-    if meta.type not in (UNIXFS_FILE, UNIXFS_RAW):
-        raise ContentRefused(f"{cid} is a UnixFS type {meta.type} node, not a file")
-    size = meta.filesize if meta.filesize is not None else len(meta.data) + sum(meta.blocksizes)
-    return FileNode(meta.data, node.links, meta.blocksizes, size)
+        return FileNode(*decode_file_block(cid, block))
+    except UnixFSError as exc:
+        raise ContentRefused(str(exc)) from None
 
 
 class DagWalk:

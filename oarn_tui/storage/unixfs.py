@@ -210,8 +210,16 @@ class UnixFSError(ValueError):
 
 def decode_file_node(cid: CID, block: bytes) -> tuple[bytes, tuple[PBLink, ...], int]:
     """(inline data, child links, file size) of one UnixFS file block."""
+    data, links, _blocksizes, size = decode_file_block(cid, block)
+    return data, links, size
+
+
+def decode_file_block(cid: CID, block: bytes
+                      ) -> tuple[bytes, tuple[PBLink, ...], tuple[int, ...], int]:
+    """(inline data, child links, child block sizes, file size) of one UnixFS file block;
+    `UnixFSError` when it is not one."""
     if cid.codec == RAW:
-        return block, (), len(block)
+        return block, (), (), len(block)
     if cid.codec != DAG_PB:
         raise UnixFSError(f"{cid} has codec {cid.codec_name}, not a UnixFS file")
     try:
@@ -222,7 +230,7 @@ def decode_file_node(cid: CID, block: bytes) -> tuple[bytes, tuple[PBLink, ...],
     if meta.type not in (UNIXFS_FILE, UNIXFS_RAW):
         raise UnixFSError(f"{cid} is a UnixFS type {meta.type} node, not a file")
     size = meta.filesize if meta.filesize is not None else len(meta.data) + sum(meta.blocksizes)
-    return meta.data, node.links, size
+    return meta.data, node.links, tuple(meta.blocksizes), size
 
 
 def file_size(cid: CID, block: bytes) -> int:
