@@ -70,7 +70,7 @@ def start_node(home: Path, hardware: bool = True) -> tuple[Any, Any, Any]:
 
 
 def seed(runtime: Any, tasks: int, peers: int, in_flight: int = 50) -> None:
-    from oarn_tui.runtime.peerbook import PeerInfo
+    from oarn_tui.core.peerbook import PeerInfo
 
     now = time.time()
     with runtime.db:
@@ -184,7 +184,7 @@ def case_first_paint() -> dict[str, Any]:
 
 
 def case_frames(rounds: int) -> dict[str, Any]:
-    from oarn_tui.runtime.peerbook import PeerInfo
+    from oarn_tui.core.peerbook import PeerInfo
     from oarn_tui.tui.app import create_app
 
     home = make_home()

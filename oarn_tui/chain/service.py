@@ -27,6 +27,7 @@ from oarn_tui.chain.discovery import Discovered, DiscoveryError, discover_from_c
 from oarn_tui.chain.events import LogPoller
 from oarn_tui.chain.nonces import TxStore
 from oarn_tui.chain.rpc import RpcPool, RpcUnavailable
+from oarn_tui.core.service import ServiceBase
 
 log = logging.getLogger(__name__)
 Provider = Callable[[], Any]
@@ -37,7 +38,7 @@ def _value(source: Any) -> Any:
     return source() if callable(source) else source
 
 
-class ChainService:
+class ChainService(ServiceBase):
     """Keeps a `ChainClient` connected and the node registered; reports `chain {...}`."""
 
     name = "chain"

@@ -43,8 +43,8 @@ class _Node:
         self.runtime: Any = None
 
     async def command(self, name: str, **args: Any) -> Any:
+        from oarn_tui.core.service import CommandError
         from oarn_tui.runtime.control import ControlError
-        from oarn_tui.runtime.node import CommandError
 
         try:
             if self.client is not None:

@@ -19,9 +19,10 @@ from oarn_tui.compute.pool import (
     SandboxSettings,
     TokenCallback,
 )
+from oarn_tui.core.service import ServiceBase
 
 
-class ComputeService:
+class ComputeService(ServiceBase):
     name = "compute"
     depends_on: tuple[str, ...] = ("hardware",)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from oarn_tui.core.service import ServiceBase
 from oarn_tui.hardware.nvml import Nvml
 from oarn_tui.hardware.report import capability_report
 from oarn_tui.hardware.telemetry import TelemetrySample, TelemetrySampler
 
 
-class HardwareService:
+class HardwareService(ServiceBase):
     name = "hardware"
     depends_on: tuple[str, ...] = ()
 

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from oarn_tui.core.service import ServiceBase
 from oarn_tui.p2p.host import generate_identity
 from oarn_tui.p2p.messages import PROTOCOL_STATUS, AccountBinding
 from oarn_tui.p2p.node import NodeOptions, P2PNode, PrivacyOptions
@@ -52,7 +53,7 @@ def node_options(config: Any, bootstrap: list[str] | None = None) -> NodeOptions
     )
 
 
-class P2PService:
+class P2PService(ServiceBase):
     """Runs a `P2PNode` for the runtime; see the module docstring."""
 
     name = "p2p"
@@ -145,7 +146,7 @@ class P2PService:
         book = getattr(self._runtime, "peers", None)
         if book is None or self.node is None:
             return
-        from oarn_tui.runtime.peerbook import PeerInfo
+        from oarn_tui.core.peerbook import PeerInfo
 
         while True:
             current = {p["peer_id"]: p for p in self.node.peers()}

@@ -18,6 +18,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from oarn_tui.core.service import ServiceBase
 from oarn_tui.pipeline.announce import announced_task_ids, model_names
 from oarn_tui.pipeline.intake import (
     AnnouncementIntake,
@@ -44,7 +45,7 @@ DISCOVERY_INTERVAL_S = 0.5
 MIN_ANNOUNCER_SCORE = -50.0  # peers that sent many invalid messages stop hinting us
 
 
-class PipelineService:
+class PipelineService(ServiceBase):
     """Runs the worker pipeline and the requester commands inside the runtime."""
 
     name = "pipeline"
@@ -291,7 +292,7 @@ class PipelineService:
     # -- commands -----------------------------------------------------------------------------
 
     def _register_commands(self, runtime: Any) -> None:
-        from oarn_tui.runtime.node import CommandError
+        from oarn_tui.core.service import CommandError
 
         def requester() -> Requester:
             if self.requester is None or self.handles is None or \

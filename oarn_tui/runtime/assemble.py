@@ -16,6 +16,7 @@ from typing import Any
 
 from oarn_tui.amounts import amount_json
 from oarn_tui.config import NodeConfig
+from oarn_tui.core.service import ServiceBase
 from oarn_tui.hardware.telemetry import sample_points
 from oarn_tui.runtime.node import NodeRuntime
 
@@ -35,7 +36,7 @@ def _gpu_view(gpu: dict[str, Any]) -> dict[str, Any]:
             "power_limit_w": gpu.get("power_limit_w")}
 
 
-class LinksService:
+class LinksService(ServiceBase):
     """Glue between layers: bootstrap from the registry, balances, telemetry for the status."""
 
     name = "links"
@@ -61,7 +62,7 @@ class LinksService:
         from eth_utils import is_address, to_checksum_address
 
         from oarn_tui.amounts import AmountError, parse_amount
-        from oarn_tui.runtime.node import CommandError
+        from oarn_tui.core.service import CommandError
 
         chain = self.runtime.services.get("chain")
         if chain is None or chain.contracts is None:

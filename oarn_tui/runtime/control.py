@@ -250,7 +250,7 @@ class ControlServer:
     async def _command(self, request: Any) -> Any:
         from aiohttp import web
 
-        from oarn_tui.runtime.node import CommandError
+        from oarn_tui.core.service import CommandError
 
         name = request.match_info["name"]
         try:

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from oarn_tui.core.events import Event
 from oarn_tui.runtime.control import AsyncControlClient
-from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.node import NodeRuntime
 from oarn_tui.runtime.snapshot import NodeSnapshot
 

@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from oarn_tui.core.service import ServiceBase
+
 if TYPE_CHECKING:
     from oarn_tui.runtime.node import NodeRuntime
 
@@ -64,7 +66,7 @@ class RuntimeCollector(Collector):
         yield transferred
 
 
-class MetricsService:
+class MetricsService(ServiceBase):
     """Serves `/metrics` on `metrics.listen_host:metrics.port` (0 = a free port)."""
 
     name = "metrics"

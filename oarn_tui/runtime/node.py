@@ -13,18 +13,19 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from oarn_tui import __version__
 from oarn_tui.amounts import amount_json
 from oarn_tui.config import NodeConfig, diff_live
-from oarn_tui.runtime.db import open_db
-from oarn_tui.runtime.events import EventBus
-from oarn_tui.runtime.ledger import TaskLedger
+from oarn_tui.core.db import open_db
+from oarn_tui.core.events import EventBus
+from oarn_tui.core.ledger import TaskLedger
+from oarn_tui.core.peerbook import PeerBook
+from oarn_tui.core.service import CommandError, CommandRegistry, Service
 from oarn_tui.runtime.logs import RecentLogs, set_level, setup_logging, teardown_logging
-from oarn_tui.runtime.peerbook import PeerBook
 from oarn_tui.runtime.snapshot import NodeSnapshot
 
 log = logging.getLogger("oarn.runtime")
@@ -32,50 +33,7 @@ log = logging.getLogger("oarn.runtime")
 STOP_TIMEOUT_S = 3.0
 
 
-@runtime_checkable
-class Service(Protocol):
-    """A part of the node with a lifecycle (wallet, chain, p2p, storage, compute, pipeline...)."""
-
-    name: str
-    depends_on: tuple[str, ...]
-
-    async def start(self, runtime: NodeRuntime) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-
-class CommandError(Exception):
-    """A command failed for a reason the caller should show as one line."""
-
-
-Handler = Callable[..., Awaitable[Any]]
 SNAPSHOT_MAX_AGE_S = 5.0
-
-
-class CommandRegistry:
-    """Named async commands: the only way front ends change the node."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
-
-    def register(self, name: str, handler: Handler) -> None:
-        self._handlers[name] = handler
-
-    def names(self) -> list[str]:
-        return sorted(self._handlers)
-
-    async def call(self, name: str, **args: Any) -> Any:
-        handler = self._handlers.get(name)
-        if handler is None:
-            raise CommandError(f"unknown command {name!r}; known: {', '.join(self.names())}")
-        try:
-            return await handler(**args)
-        except CommandError:
-            raise
-        except TypeError as exc:
-            raise CommandError(f"{name}: bad arguments ({exc})") from None
 
 
 def dependency_order(services: Iterable[Service]) -> list[Service]:
@@ -216,10 +174,9 @@ class NodeRuntime:
         self.config = new_config
         if "node.log_level" in live:
             set_level(new_config.node.log_level)
-        for service in self.services.values():
-            hook = getattr(service, "config_changed", None)
-            if hook is not None and live:
-                hook(new_config, live)
+        if live:
+            for service in self.services.values():
+                service.config_changed(new_config, live)
         self.events.publish("config.reloaded", live=live, restart=restart)
         log.info("config reloaded", extra={"live": live, "restart_needed": restart})
         return {"applied": live, "restart_needed": restart}
@@ -301,13 +258,16 @@ class NodeRuntime:
         }
         doc.update({k: v for k, v in self.extra_status.items() if k != "accepting"})
         for service in self.services.values():
-            contribute = getattr(service, "contribute_status", None)
-            if contribute is not None and service.name not in self.service_errors:
-                try:
+            if service.name in self.service_errors:
+                continue
+            try:
+                doc.update(service.status_fields())
+                contribute = getattr(service, "contribute_status", None)
+                if contribute is not None:
                     contribute(doc)
-                except Exception as exc:
-                    log.debug("status contribution failed",
-                              extra={"service": service.name, "reason": repr(exc)})
+            except Exception as exc:
+                log.debug("status contribution failed",
+                          extra={"service": service.name, "reason": repr(exc)})
         return doc
 
     def snapshot(self, *, task_limit: int = 200, peer_limit: int = 1000) -> NodeSnapshot:
@@ -338,7 +298,7 @@ class NodeRuntime:
         return cached[2]
 
     def _snapshot_key(self, task_limit: int, peer_limit: int) -> tuple[int, ...]:
-        services = sum(getattr(service, "revision", 0) for service in self.services.values())
+        services = sum(service.revision for service in self.services.values())
         return (self.ledger.revision, self.peers.revision, self.events.revision, services,
                 task_limit, peer_limit)
 

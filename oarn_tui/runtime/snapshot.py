@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from oarn_tui.runtime.ledger import TaskRecord
-from oarn_tui.runtime.peerbook import PeerInfo
+from oarn_tui.core.ledger import TaskRecord
+from oarn_tui.core.peerbook import PeerInfo
 
 
 def _wei(value: Any) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oarn_tui.config import NodeConfig
+from oarn_tui.core.service import ServiceBase
 from oarn_tui.storage.blockstore import Blockstore
 from oarn_tui.storage.cid import CID, as_cid
 from oarn_tui.storage.content import ContentStore, LocalContentStore
@@ -66,7 +67,7 @@ def open_storage(config: NodeConfig, **blockstore_options: Any) -> Storage:
     return Storage(blocks, local, content, models)
 
 
-class StorageService:
+class StorageService(ServiceBase):
     """Runtime service `storage`; the p2p service calls `set_fetcher` once bitswap runs."""
 
     name = "storage"

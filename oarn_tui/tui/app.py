@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.worker import Worker
 
 from oarn_tui.config import NodeConfig
-from oarn_tui.runtime.events import Event
+from oarn_tui.core.events import Event
 from oarn_tui.runtime.interface import NodeInterface
 from oarn_tui.runtime.snapshot import NodeSnapshot
 from oarn_tui.textsafe import safe_text

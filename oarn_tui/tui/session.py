@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from oarn_tui.config import CONFIG_FILE, NodeConfig
+from oarn_tui.core.events import Event
 from oarn_tui.runtime.control import ControlClient, ControlServer
-from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.interface import AttachedNode, EmbeddedNode, NodeInterface, RuntimeThread
 from oarn_tui.runtime.node import NodeRuntime
 from oarn_tui.runtime.pidfile import HomeLock

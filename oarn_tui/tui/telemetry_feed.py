@@ -8,8 +8,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from oarn_tui.core.events import Event
 from oarn_tui.hardware.telemetry import as_number, sample_points
-from oarn_tui.runtime.events import Event
 from oarn_tui.runtime.snapshot import GpuView, NodeSnapshot, TelemetryView
 
 SAMPLE_EVENT = "hardware.sample"

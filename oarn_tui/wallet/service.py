@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from oarn_tui.core.service import ServiceBase
 from oarn_tui.wallet.errors import VaultMissing, WalletError
 from oarn_tui.wallet.signer import LocalSigner
 from oarn_tui.wallet.unlock import UnlockedWallet, open_wallet, unlock_vault_path, vault_path_of
@@ -28,7 +29,7 @@ from oarn_tui.wallet.vault import read_vault
 log = logging.getLogger(__name__)
 
 
-class WalletService:
+class WalletService(ServiceBase):
     """Holds the unlocked wallet for the runtime; degraded, never dead, without one."""
 
     name = "wallet"
@@ -143,7 +144,7 @@ class WalletService:
     async def _unlock_command(self, passphrase: str) -> dict[str, Any]:
         """Unlock a running node (the dashboard's Wallet screen), then restart the services
         that use the keys so the chain client signs and the p2p host carries the identity."""
-        from oarn_tui.runtime.node import CommandError
+        from oarn_tui.core.service import CommandError
 
         if self.unlocked is not None:
             return self.status()

@@ -11,16 +11,17 @@ from typing import Any
 import pytest
 
 from oarn_tui.config import load_config
+from oarn_tui.core.db import MIGRATIONS, MigrationError, open_db
+from oarn_tui.core.ledger import UnknownStage
+from oarn_tui.core.peerbook import PeerInfo
+from oarn_tui.core.service import ServiceBase
 from oarn_tui.runtime.control import AsyncControlClient, ControlServer, socket_path
-from oarn_tui.runtime.db import MIGRATIONS, MigrationError, open_db
 from oarn_tui.runtime.interface import AttachedNode, EmbeddedNode, RuntimeThread
-from oarn_tui.runtime.ledger import UnknownStage
 from oarn_tui.runtime.logs import redact
 from oarn_tui.runtime.node import NodeRuntime, dependency_order
-from oarn_tui.runtime.peerbook import PeerInfo
 
 
-class Recorder:
+class Recorder(ServiceBase):
     """A minimal service that records lifecycle calls (a real Service implementation)."""
 
     def __init__(self, name: str, journal: list[str], depends_on: tuple[str, ...] = (),
@@ -218,7 +219,7 @@ def test_logs_are_json_and_redacted(tmp_path: Path) -> None:
 
 def test_event_history_of_zero_replays_nothing() -> None:
     """`/v1/events?history=0` asks for no past events (a `[-0:]` slice is all of them)."""
-    from oarn_tui.runtime.events import EventBus
+    from oarn_tui.core.events import EventBus
 
     bus = EventBus(history=10)
     for index in range(3):

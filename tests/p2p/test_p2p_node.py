@@ -14,12 +14,12 @@ import pytest
 import trio
 
 from oarn_tui.config import load_config
+from oarn_tui.core.peerbook import PeerBook
 from oarn_tui.p2p.announcer import Announcer
 from oarn_tui.p2p.host import generate_identity, peer_id_of
 from oarn_tui.p2p.messages import PROTOCOL_TASK_INFO, TOPIC_TASKS, Envelope, make_binding
 from oarn_tui.p2p.node import NodeOptions, P2PNode, PrivacyOptions
 from oarn_tui.p2p.service import P2PService
-from oarn_tui.runtime.peerbook import PeerBook
 from oarn_tui.wallet.signer import LocalSigner
 
 pytestmark = pytest.mark.timeout(120)

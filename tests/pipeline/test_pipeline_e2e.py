@@ -438,8 +438,8 @@ async def test_unlock_on_a_running_node_restarts_chain_and_p2p_then_sends(
         cluster: demo.DemoCluster) -> None:
     from oarn_tui.chain.anvil import devnet_addresses
     from oarn_tui.config import load_config
+    from oarn_tui.core.service import CommandError
     from oarn_tui.runtime.assemble import build_runtime
-    from oarn_tui.runtime.node import CommandError
 
     runtime = build_runtime(load_config(cluster.requester_home), worker=False)
     await runtime.start()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from oarn_tui.runtime.db import open_db
-from oarn_tui.runtime.ledger import TaskLedger
+from oarn_tui.core.db import open_db
+from oarn_tui.core.ledger import TaskLedger
 from tests.conftest import REPO, oarn_env, run_oarn
 
 ATTACKER_UID = 65534

@@ -65,7 +65,7 @@ async def test_a_flood_of_fake_ids_from_fresh_identities_costs_no_task_read_and_
         assert stats["admitted"] == 0, stats
         assert len(pipeline.intake.seen) == 0 and len(pipeline.intake.budgets) == 0
         # asking for an unknown id by hand says so, and leaves no row either
-        from oarn_tui.runtime.node import CommandError
+        from oarn_tui.core.service import CommandError
 
         with pytest.raises(CommandError, match="no task 99 on chain"):
             await runtime.commands.call("task.claim", task_id=99)

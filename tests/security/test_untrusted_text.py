@@ -224,9 +224,9 @@ def test_error_lines_are_clean(home: Path, payload: str) -> None:
 def served_home(tmp_path: Path) -> Iterator[Path]:
     """A real runtime serving its control socket, with hostile peers and service reasons."""
     from oarn_tui.config import load_config
+    from oarn_tui.core.peerbook import PeerInfo
     from oarn_tui.runtime.control import ControlServer
     from oarn_tui.runtime.node import NodeRuntime
-    from oarn_tui.runtime.peerbook import PeerInfo
 
     home = tmp_path / "served"
     home.mkdir()

@@ -25,9 +25,9 @@ from textual.widgets import DataTable, Static
 from tui_seed import FIXED_NOW, make_app, seed_all, write_config
 
 from oarn_tui.config import load_config
+from oarn_tui.core.peerbook import PeerInfo
 from oarn_tui.runtime.control import ControlServer
 from oarn_tui.runtime.node import NodeRuntime
-from oarn_tui.runtime.peerbook import PeerInfo
 from oarn_tui.textsafe import safe_text
 from oarn_tui.tui.screens.dashboard import DashboardScreen
 from oarn_tui.tui.screens.models import ModelsScreen

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from oarn_tui.amounts import amount_json, parse_amount
+from oarn_tui.core.peerbook import PeerInfo
 from oarn_tui.runtime.interface import EmbeddedNode
 from oarn_tui.runtime.node import NodeRuntime
-from oarn_tui.runtime.peerbook import PeerInfo
 from oarn_tui.tui.app import OarnApp, create_app
 
 FIXED_NOW = 1_763_700_000.0

@@ -9,7 +9,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from oarn_tui.runtime.events import Event
+from oarn_tui.core.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
 from oarn_tui.textsafe import safe_text
 from oarn_tui.tui import format as fmt

@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Grid
 from textual.widgets import Footer
 
-from oarn_tui.runtime.events import Event
+from oarn_tui.core.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
 from oarn_tui.tui.screens.base import NodeScreen, set_subtitle
 from oarn_tui.tui.telemetry_feed import telemetry_for

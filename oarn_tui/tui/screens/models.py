@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Input, ProgressBar, Static
 
-from oarn_tui.runtime.events import Event
+from oarn_tui.core.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
 from oarn_tui.storage.progress import describe
 from oarn_tui.tui import format as fmt

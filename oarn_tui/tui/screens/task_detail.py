@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
-from oarn_tui.runtime.events import Event
+from oarn_tui.core.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
 from oarn_tui.textsafe import safe_text
 from oarn_tui.tui import format as fmt

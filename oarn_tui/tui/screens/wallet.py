@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from oarn_tui.amounts import AmountError, parse_amount
-from oarn_tui.runtime.events import Event
+from oarn_tui.core.events import Event
 from oarn_tui.runtime.snapshot import NodeSnapshot
 from oarn_tui.tui import format as fmt
 from oarn_tui.tui.screens.base import NodeScreen, set_subtitle, show_message

@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from oarn_tui.runtime.peerbook import PeerInfo
+from oarn_tui.core.peerbook import PeerInfo
 from oarn_tui.tui import format as fmt
 from oarn_tui.tui.table_sync import TableSync
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from oarn_tui.runtime.ledger import END_STAGES, TaskRecord
+from oarn_tui.core.ledger import END_STAGES, TaskRecord
 from oarn_tui.tui import format as fmt
 from oarn_tui.tui.table_sync import TableSync
 
