@@ -39,11 +39,13 @@ class WalletService(ServiceBase):
                  passphrase: str | bytes | bytearray | None = None,
                  unlock_method: str = "prompt", password_file: Path | None = None,
                  use_keyring: bool = True, env: Mapping[str, str] | None = None) -> None:
-        """`passphrase` is copied at once (the caller may zero its buffer right after)."""
+        """`passphrase` is copied at once into a `bytearray` the service owns (the caller may
+        zero its buffer right after); the copy is zeroed as soon as the unlock has used it."""
         self._unlocked = unlocked
-        if isinstance(passphrase, bytes | bytearray):
-            passphrase = bytes(passphrase).decode("utf-8")
-        self._passphrase = passphrase
+        self._passphrase: bytearray | None = None
+        if passphrase is not None:
+            self._passphrase = bytearray(passphrase.encode("utf-8") if isinstance(
+                passphrase, str) else passphrase)
         self._unlock_method = unlock_method
         self._password_file = password_file
         self._use_keyring = use_keyring
@@ -87,10 +89,13 @@ class WalletService(ServiceBase):
         except WalletError as exc:
             self._set("locked", str(exc))
             return
+        finally:
+            if passphrase is not None:
+                passphrase[:] = bytes(len(passphrase))  # used (or refused): wipe it now
         self._address = self._unlocked.address
         self._set("unlocked", "")
 
-    def _unlock(self, vault_path: Path, passphrase: str | None) -> UnlockedWallet:
+    def _unlock(self, vault_path: Path, passphrase: bytearray | None) -> UnlockedWallet:
         if passphrase is not None:
             return open_wallet(vault_path, passphrase, self._unlock_method)
         return unlock_vault_path(vault_path, self._password_file, interactive=False,
@@ -148,7 +153,7 @@ class WalletService(ServiceBase):
 
         if self.unlocked is not None:
             return self.status()
-        self._passphrase, self._unlock_method = passphrase, "prompt"
+        self._passphrase, self._unlock_method = bytearray(passphrase.encode("utf-8")), "prompt"
         await self.open(vault_path_of(self._runtime.config))
         if self._state != "unlocked":
             raise CommandError(self._reason)

@@ -44,7 +44,7 @@ from oarn_tui.wallet.errors import (
     WrongPassphrase,
 )
 from oarn_tui.wallet.signer import LocalSigner
-from oarn_tui.wallet.vault import VaultPayload, open_sealed, read_vault
+from oarn_tui.wallet.vault import Secret, VaultPayload, open_sealed, read_vault
 
 if TYPE_CHECKING:
     from libp2p.crypto.keys import KeyPair
@@ -117,8 +117,9 @@ class UnlockedWallet:
         return f"UnlockedWallet({self.address}, peer={self.peer_id}, closed={self.closed})"
 
 
-def open_wallet(vault_path: Path, passphrase: str, unlock_method: str) -> UnlockedWallet:
-    """Decrypt the vault with `passphrase` and build an `UnlockedWallet`."""
+def open_wallet(vault_path: Path, passphrase: Secret, unlock_method: str) -> UnlockedWallet:
+    """Decrypt the vault with `passphrase` and build an `UnlockedWallet` (a `bytearray`
+    passphrase is read in place, never copied into an immutable object: the caller zeroes it)."""
     vault = read_vault(vault_path)
     try:
         payload = open_sealed(vault, passphrase)  # also checks the header against the keys

@@ -121,14 +121,42 @@ class KdfParams:
                 "parallelism": self.parallelism}
 
 
-def derive_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
-    """The 32-byte AES key: Argon2id(passphrase, salt) with `params`."""
-    from argon2.low_level import Type, hash_secret_raw
+Secret = str | bytes | bytearray
+"""A passphrase: a `bytearray` (UTF-8) is used in place and never copied into an immutable
+object, so its owner can zero it after use; a `str` is accepted for the command line."""
+
+
+def derive_key(passphrase: Secret, salt: bytes, params: KdfParams) -> bytes:
+    """The 32-byte AES key: Argon2id(passphrase, salt) with `params`.
+
+    The passphrase reaches libargon2 through a buffer view (`ffi.from_buffer`), not a copy:
+    `argon2.low_level.hash_secret_raw` would copy it into an immutable `bytes` and a C array
+    nobody zeroes.
+    """
+    from argon2.low_level import ARGON2_VERSION, Type, ffi, lib
 
     params.check()
-    return hash_secret_raw(secret=passphrase.encode("utf-8"), salt=salt,
-                           time_cost=params.time_cost, memory_cost=params.memory_kib,
-                           parallelism=params.parallelism, hash_len=KEY_LEN, type=Type.ID)
+    if isinstance(passphrase, bytearray):
+        secret = passphrase
+    else:
+        secret = bytearray(passphrase.encode("utf-8") if isinstance(passphrase, str)
+                           else passphrase)
+    out = ffi.new("uint8_t[]", KEY_LEN)
+    try:
+        status = lib.argon2_hash(params.time_cost, params.memory_kib, params.parallelism,
+                                 ffi.from_buffer("uint8_t[]", secret), len(secret),
+                                 salt, len(salt), out, KEY_LEN, ffi.NULL, 0, Type.ID.value,
+                                 ARGON2_VERSION)
+    finally:
+        if secret is not passphrase:
+            _zero(secret)
+    if status != lib.ARGON2_OK:
+        from argon2.low_level import error_to_str
+
+        raise VaultCorrupt(f"argon2id failed: {error_to_str(status)}")
+    key = bytes(ffi.buffer(out, KEY_LEN))
+    ffi.memmove(out, bytes(KEY_LEN), KEY_LEN)
+    return key
 
 
 @dataclass
@@ -203,7 +231,7 @@ def _unb64(text: Any, length: int, name: str) -> bytes:
     return raw
 
 
-def seal(payload: VaultPayload, passphrase: str, public: dict[str, Any],
+def seal(payload: VaultPayload, passphrase: Secret, public: dict[str, Any],
          kdf: KdfParams | None = None) -> bytes:
     """Encrypt `payload` into the bytes of a new vault file (fresh salt and nonce)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -273,7 +301,7 @@ def _key_check(key: bytearray | bytes) -> bytes:
     return hmac.new(bytes(key), KEY_CHECK_LABEL, hashlib.sha256).digest()[:KEY_CHECK_LEN]
 
 
-def open_sealed(vault: VaultFile, passphrase: str) -> VaultPayload:
+def open_sealed(vault: VaultFile, passphrase: Secret) -> VaultPayload:
     """Decrypt a parsed vault and check its public header against the keys.
 
     A wrong passphrase raises `WrongPassphrase`; a vault modified after it was written (the
@@ -348,7 +376,7 @@ def read_vault(path: Path) -> VaultFile:
                            "`oarn wallet backup` or re-import your keys") from None
 
 
-def unlock_vault(path: Path, passphrase: str) -> VaultPayload:
+def unlock_vault(path: Path, passphrase: Secret) -> VaultPayload:
     return open_sealed(read_vault(path), passphrase)
 
 
