@@ -272,7 +272,7 @@ def export(app: AppContext, out: Path, export_password_file: Path | None, keysto
             export_password = _new_passphrase(None, "Keystore password", use_env=False,
                                               file_option="--export-password-file")
         return operations.export_keystore(vault_path, passphrase, export_password,
-                                          kdf=keystore_kdf)
+                                          kdf="pbkdf2" if keystore_kdf == "pbkdf2" else "scrypt")
 
     keystore = with_passphrase(vault_path, run, password_file)
     atomic_write_text(out, json.dumps(keystore), mode=0o600)

@@ -170,7 +170,7 @@ def peer_id_of(node_seed: bytes | bytearray) -> str:
 
 def binding_message(peer_id: str, address: str) -> bytes:
     """The text the account signs to claim the peer ID (EIP-191 personal message)."""
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
 
     return f"{BINDING_DOMAIN}\naccount: {to_checksum_address(address)}\npeer: {peer_id}".encode()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from oarn_tui.wallet import identity
 from oarn_tui.wallet.errors import InvalidKeyMaterial, VaultCorrupt, VaultExists, WalletError
@@ -110,7 +110,8 @@ def import_keystore(path: Path, passphrase: str, keystore_text: str, keystore_pa
 
 
 def export_keystore(path: Path, passphrase: str, export_password: str, *,
-                    kdf: str | None = None, iterations: int | None = None) -> dict[str, Any]:
+                    kdf: Literal["scrypt", "pbkdf2"] | None = None,
+                    iterations: int | None = None) -> dict[str, Any]:
     """The account as a v3 keystore dict (scrypt by default, as geth writes)."""
     from eth_account import Account
 

@@ -133,7 +133,8 @@ def derive_key(passphrase: Secret, salt: bytes, params: KdfParams) -> bytes:
     `argon2.low_level.hash_secret_raw` would copy it into an immutable `bytes` and a C array
     nobody zeroes.
     """
-    from argon2.low_level import ARGON2_VERSION, Type, ffi, lib
+    from _argon2_cffi_bindings import ffi, lib  # type: ignore[import-untyped]
+    from argon2.low_level import ARGON2_VERSION, Type
 
     params.check()
     if isinstance(passphrase, bytearray):
