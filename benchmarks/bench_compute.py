@@ -130,7 +130,7 @@ async def bench_executor(runs: int, home: Path) -> dict[str, Any]:
     big_model, tiny_model = MODELS / "matmul_512.onnx", MODELS / "tiny_mlp.onnx"
     big_inputs = {"x": np.random.default_rng(0).standard_normal((256, 512)).astype(np.float32)}
     tiny_inputs = {"x": np.ones((1, 4), dtype=np.float32)}
-    pool = ExecutorPool(settings, max_workers=3)
+    pool = ExecutorPool(settings, max_executors=3)
     try:
         big = await compare(pool, big_model, big_inputs, runs)
         deep = await compare(pool, deep_matmul(home.parent), big_inputs, runs)
@@ -142,7 +142,7 @@ async def bench_executor(runs: int, home: Path) -> dict[str, Any]:
         await pool.close()
     cold = []
     for _ in range(3):
-        fresh = ExecutorPool(settings, max_workers=1)
+        fresh = ExecutorPool(settings, max_executors=1)
         try:
             result = await fresh.run(InferenceTask(tiny_model, inputs=tiny_inputs))
             cold.append(result.timings["cold_start_ms"])

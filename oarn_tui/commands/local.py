@@ -112,7 +112,7 @@ def _run_tensors(settings: Any, model: Path, input_file: Path, output_file: Path
         raise UserError(str(exc)) from None
     task = InferenceTask(model_path=model, inputs=inputs, timeout_s=timeout_s, task_id="local")
     try:
-        result = asyncio.run(_run_once(ExecutorPool(settings, max_workers=1), task))
+        result = asyncio.run(_run_once(ExecutorPool(settings, max_executors=1), task))
     except TaskFailed as exc:
         raise _failure("inference", exc) from None
     summary = result.summary()
@@ -168,7 +168,7 @@ def _run_gguf(settings: Any, model: str | None, prompt: str, max_tokens: int,
         raise UserError(f"model file not found: {path}")
     task = InferenceTask(model_path=path, prompt=prompt, max_tokens=max_tokens,
                          timeout_s=timeout_s, task_id="local")
-    pool = ExecutorPool(settings, max_workers=1)
+    pool = ExecutorPool(settings, max_executors=1)
     try:
         result = asyncio.run(_run_once(pool, task, None if as_json else _stream))
     except TaskFailed as exc:

@@ -34,7 +34,7 @@ OPTIONAL_FILES = ("/etc/ld.so.cache",)
 CPU_TOPOLOGY = "/sys/devices/system/cpu"  # thread pools size themselves from it
 PASSED_ENVIRONMENT = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
 BOOTSTRAP = ("import sys,json;c=json.loads(sys.argv[1]);sys.path[:]=c['path'];"
-             "from oarn_tui.compute.worker import main;main(c)")
+             "from oarn_tui.compute.executor_main import main;main(c)")
 
 
 def interpreter() -> str:

@@ -1,4 +1,4 @@
-"""Model engines that run *inside* a sandboxed worker: ONNX Runtime, TorchScript, GGUF.
+"""Model engines that run *inside* a sandboxed executor: ONNX Runtime, TorchScript, GGUF.
 
 Each engine is built from an already opened model file (`/proc/self/fd/N`: the sandbox does not
 show the node's files), reports its determinism fields, and runs one task.
@@ -22,7 +22,7 @@ ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64",
 
 
 class TaskError(Exception):
-    """A task failed for a reason the worker can state; `kind` groups reasons."""
+    """A task failed for a reason the executor can state; `kind` groups reasons."""
 
     def __init__(self, reason: str, kind: str = "runtime") -> None:
         super().__init__(reason)

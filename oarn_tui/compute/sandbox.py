@@ -202,7 +202,7 @@ class SandboxReport:
                 "limits": dict(self.limits), "notes": list(self.notes)}
 
 
-# ---- applied by the executor itself (compute/worker.py), inside the sandbox ----
+# ---- applied by the executor itself (compute/executor_main.py), inside the sandbox ----
 
 def limit_start(file_size_mb: int) -> dict[str, Any]:
     """Before anything else: no core dumps, bounded file writes (hard limits, so nothing the

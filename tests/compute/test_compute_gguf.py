@@ -41,7 +41,7 @@ async def test_generation_streams_tokens_and_is_reproducible(tmp_path: Path) -> 
     assert first.text and "".join(streamed) == first.text
     assert 0 < first.tokens <= 12
     assert "paris" in first.text.lower()
-    assert first.result_hash == second.result_hash and first.worker_pid == second.worker_pid
+    assert first.result_hash == second.result_hash and first.executor_pid == second.executor_pid
     assert first.determinism.runtime == "llama.cpp"
     assert first.sandbox["network_isolated"] in (True, False)
 

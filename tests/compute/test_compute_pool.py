@@ -1,4 +1,4 @@
-"""The sandboxed executor pool on real ONNX Runtime workers (spawned processes).
+"""The sandboxed executor pool on real ONNX Runtime executors (spawned processes).
 
 Outputs must equal a direct ONNX Runtime run; bad models, bad inputs, memory exhaustion, runaway
 loops and crashes fail only their task, with a reason, and the pool keeps working.
@@ -35,7 +35,7 @@ def home(tmp_path: Path) -> Path:
 
 def make_pool(home: Path, **changes: object) -> ExecutorPool:
     settings = SandboxSettings(timeout_s=30.0, memory_mb=2048)
-    return ExecutorPool(SandboxSettings(**{**settings.__dict__, **changes}), max_workers=2)
+    return ExecutorPool(SandboxSettings(**{**settings.__dict__, **changes}), max_executors=2)
 
 
 def direct_run(model: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -46,7 +46,7 @@ def direct_run(model: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return session.run(None, inputs)
 
 
-async def test_outputs_equal_direct_onnxruntime_and_worker_is_reused(home: Path) -> None:
+async def test_outputs_equal_direct_onnxruntime_and_the_executor_is_reused(home: Path) -> None:
     model = onnx_models.mlp(home / "models" / "mlp.onnx")
     pool = make_pool(home)
     try:
@@ -60,8 +60,8 @@ async def test_outputs_equal_direct_onnxruntime_and_worker_is_reused(home: Path)
             assert np.array_equal(result.outputs["label"], label)
             assert result.encoded == encode_canonical({"probs": probs, "label": label})
             assert result.result_hash == result_hash(result.encoded)
-            first_pid = first_pid or result.worker_pid
-            assert result.worker_pid == first_pid  # one model per worker, reused
+            first_pid = first_pid or result.executor_pid
+            assert result.executor_pid == first_pid  # one model per executor, reused
         d = result.determinism
         assert (d.runtime, d.runtime_version, d.optimization_level, d.execution_provider) == \
             ("onnxruntime", ort.__version__, "basic", "CPUExecutionProvider")
@@ -71,7 +71,7 @@ async def test_outputs_equal_direct_onnxruntime_and_worker_is_reused(home: Path)
         await pool.close()
 
 
-async def test_same_bytes_across_runs_and_worker_restarts_wrong_shape_reason(home: Path) -> None:
+async def test_same_bytes_across_runs_and_executor_restarts_wrong_shape_reason(home: Path) -> None:
     model = onnx_models.mlp(home / "models" / "mlp.onnx")
     pool = make_pool(home)
     x = np.linspace(-3, 3, 40, dtype=np.float32).reshape(10, 4)
@@ -88,7 +88,7 @@ async def test_same_bytes_across_runs_and_worker_restarts_wrong_shape_reason(hom
         with pytest.raises(TaskFailed, match="missing input 'x'"):
             await pool.run(InferenceTask(model, inputs={"y": x}))
         third = await pool.run(InferenceTask(model, inputs={"x": x}))
-        assert third.worker_pid != first.worker_pid  # restarted after the failure
+        assert third.executor_pid != first.executor_pid  # restarted after the failure
         assert first.encoded == second.encoded == third.encoded
         assert first.result_hash == second.result_hash == third.result_hash
         assert first.determinism == third.determinism
@@ -115,7 +115,7 @@ async def test_corrupt_and_unknown_models_fail_with_a_reason(home: Path) -> None
             await pool.run(InferenceTask(home / "missing.onnx", inputs={"x": x}))
         result = await pool.run(InferenceTask(good, inputs={"x": x}))
         assert result.outputs["probs"].shape == (2, 3)
-        assert pool.workers and all(w.alive for w in pool.workers)
+        assert pool.executors and all(e.alive for e in pool.executors)
     finally:
         await pool.close()
 
@@ -141,7 +141,7 @@ async def test_runaway_model_is_killed_at_the_timeout_without_blocking_the_loop(
     try:
         warm = await pool.run(InferenceTask(model, inputs={"trips": np.array(3)}))
         assert warm.outputs["total"] == np.float32(3.0)
-        pid = warm.worker_pid
+        pid = warm.executor_pid
         ticks = 0
 
         async def ticker() -> None:
@@ -157,22 +157,22 @@ async def test_runaway_model_is_killed_at_the_timeout_without_blocking_the_loop(
         ticking.cancel()
         assert failure.value.kind == "timeout"
         assert failure.value.reason == "timed out after 1 s while running the task; " \
-                                       "worker killed"
+                                       "executor killed"
         assert ticks >= 20  # the event loop kept running during the task
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
         again = await pool.run(InferenceTask(model, inputs={"trips": np.array(4)}))
-        assert again.outputs["total"] == np.float32(4.0) and again.worker_pid != pid
+        assert again.outputs["total"] == np.float32(4.0) and again.executor_pid != pid
     finally:
         await pool.close()
 
 
-async def test_crashing_worker_fails_its_task_with_the_signal(home: Path) -> None:
+async def test_crashing_executor_fails_its_task_with_the_signal(home: Path) -> None:
     model = onnx_models.runaway(home / "models" / "loop.onnx")
     pool = make_pool(home)
     try:
         await pool.run(InferenceTask(model, inputs={"trips": np.array(1)}))
-        pid = pool.workers[0].pid
+        pid = pool.executors[0].pid
         running = asyncio.create_task(
             pool.run(InferenceTask(model, inputs={"trips": np.array(2**62)}, timeout_s=60)))
         await asyncio.sleep(0.5)
@@ -180,7 +180,7 @@ async def test_crashing_worker_fails_its_task_with_the_signal(home: Path) -> Non
         with pytest.raises(TaskFailed) as failure:
             await asyncio.wait_for(running, 30)
         assert failure.value.kind == "crash"
-        assert "worker crashed with SIGSEGV while running the task" in failure.value.reason
+        assert "the executor crashed with SIGSEGV while running the task" in failure.value.reason
         after = await pool.run(InferenceTask(model, inputs={"trips": np.array(2)}))
         assert after.outputs["total"] == np.float32(2.0)
     finally:
@@ -188,7 +188,7 @@ async def test_crashing_worker_fails_its_task_with_the_signal(home: Path) -> Non
 
 
 @pytest.mark.skipif(not sandbox.status().ok, reason=f"no sandbox here: {sandbox.status().reason}")
-async def test_worker_sees_an_allow_list_filesystem_and_no_network(home: Path) -> None:
+async def test_executor_sees_an_allow_list_filesystem_and_no_network(home: Path) -> None:
     model = onnx_models.mlp(home / "models" / "mlp.onnx")
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -214,22 +214,22 @@ async def test_worker_sees_an_allow_list_filesystem_and_no_network(home: Path) -
         await pool.close()
 
 
-async def test_one_worker_slot_is_shared_between_models(home: Path) -> None:
+async def test_one_executor_slot_is_shared_between_models(home: Path) -> None:
     mlp = onnx_models.mlp(home / "models" / "mlp.onnx")
     loop_model = onnx_models.runaway(home / "models" / "loop.onnx")
-    pool = ExecutorPool(SandboxSettings(timeout_s=30), max_workers=1)
+    pool = ExecutorPool(SandboxSettings(timeout_s=30), max_executors=1)
     try:
         results = await asyncio.gather(
             pool.run(InferenceTask(mlp, inputs={"x": np.zeros((1, 4), np.float32)})),
             pool.run(InferenceTask(loop_model, inputs={"trips": np.array(6)})))
         assert results[0].outputs["probs"].shape == (1, 3)
         assert results[1].outputs["total"] == np.float32(6.0)
-        assert len(pool.workers) == 1 and pool.stats["worker_starts"] == 2
+        assert len(pool.executors) == 1 and pool.stats["worker_starts"] == 2
     finally:
         await pool.close()
 
 
-async def test_evicting_a_stuck_idle_worker_does_not_hold_up_the_pool(home: Path) -> None:
+async def test_evicting_a_stuck_idle_executor_does_not_hold_up_the_pool(home: Path) -> None:
     """Eviction stops the victim outside the pool's lock: while a frozen idle executor is being
     stopped (its 2 s grace, then SIGKILL), a task for another idle executor still runs."""
     first = onnx_models.mlp(home / "models" / "first.onnx", seed=1)
@@ -240,17 +240,18 @@ async def test_evicting_a_stuck_idle_worker_does_not_hold_up_the_pool(home: Path
     try:
         await pool.run(InferenceTask(first, inputs=x))
         await pool.run(InferenceTask(second, inputs=x))
-        victim = next(w for w in pool.workers if w.spec.model_path == str(first))
+        victim = next(e for e in pool.executors if e.spec.model_path == str(first))
         os.kill(victim.pid, signal.SIGSTOP)  # it will not answer the exit request
         evicting = asyncio.create_task(pool.run(InferenceTask(third, inputs=x)))
         for _ in range(200):  # bounded: until the eviction has taken the victim out
-            if victim not in pool.workers:
+            if victim not in pool.executors:
                 break
             await asyncio.sleep(0.01)
-        assert victim not in pool.workers
+        assert victim not in pool.executors
         await pool.run(InferenceTask(second, inputs=x))
         assert victim.alive  # still in its stop grace period: the lock was not held meanwhile
         await asyncio.wait_for(evicting, 60)
-        assert not victim.alive
+        await pool.close()  # waits for the evicted executor's stop, which ends in a SIGKILL
+        assert not victim.alive and victim.exited()
     finally:
         await pool.close()

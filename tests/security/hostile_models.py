@@ -124,14 +124,13 @@ PAYLOAD_PREFIX = """\
 import sys, json
 c = json.loads(sys.argv[1])
 sys.path[:] = c["path"]
-from multiprocessing.connection import Connection
-from oarn_tui.compute.framing import encode_frame
-conn = Connection(int(c["fds"]["channel"]))
-conn.send_bytes(encode_frame({"ok": True, "event": "ready", "limits": {}}))
-conn.recv_bytes()  # the test's request
+from oarn_tui.compute.framing import BlockingStream
+conn = BlockingStream(int(c["fds"]["channel"]))
+conn.send({"ok": True, "event": "ready", "limits": {}})
+conn.receive()  # the test's request
 
 def reply(**fields):
-    conn.send_bytes(encode_frame({"ok": True, **fields}))
+    conn.send({"ok": True, **fields})
 """
 
 

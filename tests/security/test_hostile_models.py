@@ -24,12 +24,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from oarn_tui.compute import bwrap, channel, sandbox
-from oarn_tui.compute.channel import ExecutorProcess
+from oarn_tui.compute import bwrap, channel, executor, sandbox
+from oarn_tui.compute.executor import ExecutorProcess
+from oarn_tui.compute.executor_main import ExecutorSpec
 from oarn_tui.compute.policy import TaskRequirements
 from oarn_tui.compute.pool import ExecutorPool, InferenceTask, SandboxSettings, TaskFailed
 from oarn_tui.compute.service import ComputeService
-from oarn_tui.compute.worker import WorkerSpec
 from oarn_tui.config import load_config_from_text
 from tests.compute import onnx_models
 from tests.security import hostile_models as hostile
@@ -65,7 +65,7 @@ def outside() -> Iterator[Path]:
 
 def make_pool(**changes: object) -> ExecutorPool:
     values: dict = {"timeout_s": 30.0, "memory_mb": 2048, **changes}
-    return ExecutorPool(SandboxSettings(**values), max_workers=1)
+    return ExecutorPool(SandboxSettings(**values), max_executors=1)
 
 
 async def still_serves(pool: ExecutorPool, home: Path) -> None:
@@ -75,8 +75,8 @@ async def still_serves(pool: ExecutorPool, home: Path) -> None:
     assert result.outputs["probs"].shape == (2, 3)
 
 
-def spec_for(model: Path) -> WorkerSpec:
-    return WorkerSpec(model_path=str(model), model_format="onnx", memory_mb=1024,
+def spec_for(model: Path) -> ExecutorSpec:
+    return ExecutorSpec(model_path=str(model), model_format="onnx", memory_mb=1024,
                       use_cuda=False)
 
 
@@ -164,7 +164,7 @@ async def test_scratch_writes_are_bounded_and_do_not_outlive_the_executor(home: 
         with pytest.raises(TaskFailed, match="No such file"):  # another executor's scratch
             await pool.run(InferenceTask(reader, inputs=x))
         big = hostile.torch_filler(home / "models" / "big.pt", "/scratch/big.bin",
-                                   channel.SCRATCH_BYTES * 2)
+                                   executor.SCRATCH_BYTES * 2)
         with pytest.raises(TaskFailed) as failure:
             await pool.run(InferenceTask(big, inputs=x))
         assert failure.value.reason.startswith("TorchScript model failed:")
@@ -298,7 +298,7 @@ async def test_spinning_torchscript_is_killed_at_the_timeout(home: Path) -> None
                                          timeout_s=2.0))
         assert failure.value.kind == "timeout"
         assert failure.value.reason == "timed out after 2 s while running the task; " \
-                                       "worker killed"
+                                       "executor killed"
         assert time.monotonic() - started < 60
         await still_serves(pool, home)
     finally:
@@ -315,7 +315,7 @@ async def test_huge_output_is_refused_without_the_node_allocating_it(
         with pytest.raises(TaskFailed) as failure:
             await pool.run(InferenceTask(model, inputs={"shape": np.array([1 << 25])}))
         assert failure.value.kind == "protocol"
-        assert "byte reply (limit 67108864); worker killed" in failure.value.reason
+        assert "byte reply (limit 67108864); executor killed" in failure.value.reason
         await still_serves(pool, home)
     finally:
         await pool.close()
@@ -502,8 +502,8 @@ async def main():
     model = onnx_models.runaway(Path({model!r}))
     pool = ExecutorPool(SandboxSettings(timeout_s=600))
     await pool.run(InferenceTask(model, inputs={{"trips": np.array(2)}}))
-    worker = pool.workers[0]
-    print(" ".join(map(str, worker.sandbox_pids)), flush=True)
+    executor = pool.executors[0]
+    print(" ".join(map(str, executor.sandbox_pids)), flush=True)
     await pool.run(InferenceTask(model, inputs={{"trips": np.array(2**62)}}))
 
 asyncio.run(main())

@@ -5,8 +5,9 @@ fresh interpreter that never held keys and ran no start-up code. CONFIG (JSON) n
 `sys.path`, the spec and its inherited descriptors: the channel (a Unix socketpair), the tensor
 memfd, the opened model. The order matters: hard limits on core dumps and file size first, then
 import the runtime, cap the address space, load the model (through `/proc/self/fd/N`), cap open
-files, then serve. Requests and replies are frames (JSON header + safetensors payload) in
-`multiprocessing.connection` framing; nothing from here is ever unpickled by the node.
+files, then serve. Requests and replies are messages of `compute/framing.py` (JSON header +
+safetensors payload), read and written with its `BlockingStream`, the same implementation the
+node's end uses; nothing from here is ever unpickled by the node.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import mmap
 import os
 import time
 from dataclasses import asdict, dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 from oarn_tui.compute import sandbox
 from oarn_tui.compute.engines import GgufEngine, OnnxEngine, TaskError, TorchScriptEngine
-from oarn_tui.compute.framing import decode_frame, encode_frame
+from oarn_tui.compute.framing import BlockingStream
 from oarn_tui.compute.tensors import (
     TensorFormatError,
     decode_safetensors,
@@ -32,7 +32,7 @@ OPEN_FILES_LIMIT = 256
 
 
 @dataclass(frozen=True)
-class WorkerSpec:
+class ExecutorSpec:
     """Everything an executor needs; plain values so it travels as JSON."""
 
     model_path: str
@@ -56,7 +56,7 @@ def _import_runtime(model_format: str) -> None:
         import llama_cpp  # noqa: F401
 
 
-def _load(spec: WorkerSpec, path: str) -> Any:
+def _load(spec: ExecutorSpec, path: str) -> Any:
     if spec.model_format == "onnx":
         return OnnxEngine(path, threads=spec.threads, optimization=spec.onnx_optimization,
                           use_cuda=spec.use_cuda)
@@ -72,15 +72,14 @@ def main(config: dict[str, Any]) -> None:
     started = time.perf_counter()
     limits = sandbox.limit_start(int(config.get("file_size_mb", 64)))
     fds = config["fds"]
-    conn = Connection(int(fds["channel"]))
-    spec = WorkerSpec(**config["spec"])
+    conn = BlockingStream(int(fds["channel"]))
+    spec = ExecutorSpec(**config["spec"])
     shared = _map_shared(fds.get("shared"), int(config.get("shared_size", 0)))
     try:
         _import_runtime(spec.model_format)
     except ImportError as exc:
-        conn.send_bytes(encode_frame({"ok": False, "kind": "runtime",
-                                      "error": f"runtime for {spec.model_format} is not "
-                                               f"installed: {exc}"}))
+        conn.send({"ok": False, "kind": "runtime",
+                   "error": f"runtime for {spec.model_format} is not installed: {exc}"})
         return
     sandbox.limit_memory(spec.memory_mb)
     limits["address_space_mb"] = spec.memory_mb
@@ -88,24 +87,24 @@ def main(config: dict[str, Any]) -> None:
         engine = _load(spec, f"/proc/self/fd/{int(fds['model'])}")
     except TaskError as exc:
         reason = exc.reason if exc.kind != "memory" else (
-            f"out of memory loading the model under the worker memory limit "
+            f"out of memory loading the model under the executor memory limit "
             f"({spec.memory_mb} MiB) — {exc.reason}")
-        conn.send_bytes(encode_frame({"ok": False, "kind": exc.kind, "error": reason}))
+        conn.send({"ok": False, "kind": exc.kind, "error": reason})
         return
     except MemoryError:
-        conn.send_bytes(encode_frame({"ok": False, "kind": "memory",
-                                      "error": "loading the model exceeded the worker memory "
-                                               f"limit ({spec.memory_mb} MiB)"}))
+        conn.send({"ok": False, "kind": "memory",
+                   "error": "loading the model exceeded the executor memory limit "
+                            f"({spec.memory_mb} MiB)"})
         return
     os.close(int(fds["model"]))
     limits["open_files"] = sandbox.limit_open_files(OPEN_FILES_LIMIT)
     limits["cpu_seconds_per_task"] = "timeout × threads + 1"
-    conn.send_bytes(encode_frame({
+    conn.send({
         "ok": True, "event": "ready", "runtime": engine.runtime,
         "runtime_version": engine.version, "optimization_level": engine.optimization,
         "execution_provider": engine.provider, "limits": limits,
         "shared": shared is not None,
-        "load_ms": round((time.perf_counter() - started) * 1000, 3)}))
+        "load_ms": round((time.perf_counter() - started) * 1000, 3)})
     _serve(conn, engine, spec, shared)
 
 
@@ -121,10 +120,11 @@ def _map_shared(fd: Any, size: int) -> mmap.mmap | None:
         os.close(int(fd))
 
 
-def _serve(conn: Connection, engine: Any, spec: WorkerSpec, shared: mmap.mmap | None) -> None:
+def _serve(conn: BlockingStream, engine: Any, spec: ExecutorSpec, shared: mmap.mmap | None
+           ) -> None:
     while True:
         try:
-            header, payload = decode_frame(conn.recv_bytes())
+            header, payload = conn.receive()
         except EOFError:
             return
         op = header.get("op")
@@ -147,17 +147,17 @@ def _serve(conn: Connection, engine: Any, spec: WorkerSpec, shared: mmap.mmap | 
         except TaskError as exc:
             reason = exc.reason
             if exc.kind == "memory":
-                reason = (f"out of memory: the task needs more than the worker memory limit "
+                reason = (f"out of memory: the task needs more than the executor memory limit "
                           f"({spec.memory_mb} MiB) — {reason}")
             reply, body = {"ok": False, "kind": exc.kind, "error": reason}, b""
         except MemoryError:
-            reply, body = {"ok": False, "kind": "memory", "error": "the task exceeded the worker "
-                           f"memory limit ({spec.memory_mb} MiB)"}, b""
-        except Exception as exc:  # an engine bug must fail the task, not kill the worker silently
+            reply, body = {"ok": False, "kind": "memory", "error": "the task exceeded the "
+                           f"executor memory limit ({spec.memory_mb} MiB)"}, b""
+        except Exception as exc:  # an engine bug fails the task, not the executor silently
             reply, body = {"ok": False, "kind": "runtime",
-                           "error": f"worker error: {type(exc).__name__}: {exc}"}, b""
+                           "error": f"executor error: {type(exc).__name__}: {exc}"}, b""
         reply["run_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        conn.send_bytes(encode_frame(reply, body))
+        conn.send(reply, body)
 
 
 def _run(engine: Any, payload: memoryview, shared: mmap.mmap | None
@@ -178,13 +178,13 @@ def _run(engine: Any, payload: memoryview, shared: mmap.mmap | None
     return {"ok": True, "engine_ms": engine_ms}, encode_canonical(outputs)
 
 
-def _generate(engine: Any, header: dict[str, Any], conn: Connection
+def _generate(engine: Any, header: dict[str, Any], conn: BlockingStream
               ) -> tuple[dict[str, Any], bytes]:
     if not hasattr(engine, "generate"):
         raise TaskError("this model takes tensors, not a prompt", "input")
 
     def on_token(piece: str) -> None:
-        conn.send_bytes(encode_frame({"ok": True, "event": "token", "text": piece}))
+        conn.send({"ok": True, "event": "token", "text": piece})
 
     text, count = engine.generate(str(header.get("prompt", "")),
                                   int(header.get("max_tokens", 128)), on_token)
@@ -192,7 +192,7 @@ def _generate(engine: Any, header: dict[str, Any], conn: Connection
 
 
 def _probe(header: dict[str, Any]) -> dict[str, Any]:
-    """What this worker can reach: used to verify the sandbox (`oarn local` and tests)."""
+    """What this executor can reach: used to verify the sandbox (`oarn local` and tests)."""
     import socket
 
     readable = {}
