@@ -71,9 +71,7 @@ class AcceptancePolicy:
 
     def decide(self, task: TaskRequirements, telemetry: TelemetrySample | None,
                running_tasks: int = 0) -> Decision:
-        c = self.compute
-        if not c.accepting:
-            return Decision(False, "paused: not accepting new tasks")
+        c = self.compute  # pause/resume is the runtime's AcceptingSwitch, not checked here
         if task.framework not in c.frameworks:
             return Decision(False, f"framework {task.framework!r} is not offered "
                                    f"(offered: {', '.join(c.frameworks) or 'none'})")

@@ -10,9 +10,11 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from oarn_tui.core.frozen import thaw
 
 WORKER_STAGES = ("discovered", "accepted", "claimed", "fetching", "running", "storing",
                  "submitted", "verified", "rewarded")
@@ -39,7 +41,8 @@ class TaskRecord:
     failure_reason: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict, compare=False)
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """A dict from the ledger; a read-only mapping in a snapshot (`NodeSnapshot.tasks`)."""
 
     @property
     def elapsed_s(self) -> float:
@@ -53,7 +56,7 @@ class TaskRecord:
                 "result_cid": self.result_cid, "result_hash": self.result_hash,
                 "progress": self.progress, "reward": amount_json(self.reward_wei),
                 "failure_reason": self.failure_reason, "created_at": self.created_at,
-                "updated_at": self.updated_at, "details": self.details}
+                "updated_at": self.updated_at, "details": thaw(self.details)}
 
 
 @dataclass(frozen=True)

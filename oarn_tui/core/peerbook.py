@@ -5,26 +5,33 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from oarn_tui.core.frozen import freeze_mapping, thaw
 
 
 @dataclass(frozen=True)
 class PeerInfo:
-    """What the dashboard and `oarn peers` show about one peer."""
+    """What the dashboard and `oarn peers` show about one peer (read-only all the way down:
+    `capabilities` is frozen on construction)."""
 
     peer_id: str
     address: str = ""
     latency_ms: float | None = None
     score: float = 0.0
-    capabilities: dict[str, Any] = field(default_factory=dict, compare=False)
+    capabilities: Mapping[str, Any] = field(default_factory=dict, compare=False)
     connected: bool = True
     account: str = ""
     last_seen: float = field(default_factory=time.time)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "capabilities", freeze_mapping(self.capabilities))
+
     def to_dict(self) -> dict[str, Any]:
         return {"peer_id": self.peer_id, "address": self.address, "latency_ms": self.latency_ms,
-                "score": self.score, "capabilities": self.capabilities,
+                "score": self.score, "capabilities": thaw(self.capabilities),
                 "connected": self.connected, "account": self.account,
                 "last_seen": self.last_seen}
 
@@ -49,7 +56,7 @@ class PeerBook:
                     "addrs = excluded.addrs, score = excluded.score, "
                     "capabilities = excluded.capabilities, last_seen = excluded.last_seen",
                     (peer.peer_id, json.dumps([peer.address] if peer.address else []),
-                     peer.score, json.dumps(peer.capabilities), peer.last_seen))
+                     peer.score, json.dumps(thaw(peer.capabilities)), peer.last_seen))
 
     def disconnected(self, peer_id: str) -> None:
         if peer_id in self._peers:

@@ -97,7 +97,8 @@ class EmbeddedNode:
         async def build() -> NodeSnapshot:
             return self.runtime.snapshot(task_limit=task_limit, peer_limit=peer_limit)
 
-        return await self._run(build())
+        snapshot: NodeSnapshot = await self._run(build())
+        return snapshot
 
     async def events(self) -> AsyncIterator[Event]:
         if self.thread is None:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,11 @@ from oarn_tui.core.db import open_db
 from oarn_tui.core.events import EventBus
 from oarn_tui.core.ledger import TaskLedger
 from oarn_tui.core.peerbook import PeerBook
-from oarn_tui.core.service import CommandError, CommandRegistry, Service
+from oarn_tui.core.service import CommandError, CommandRegistry, Handler, Service
+from oarn_tui.runtime.accepting import SET_BY_CONFIG, SET_BY_OPERATOR, AcceptingSwitch
 from oarn_tui.runtime.logs import RecentLogs, set_level, setup_logging, teardown_logging
 from oarn_tui.runtime.snapshot import NodeSnapshot
+from oarn_tui.runtime.snapshot_cache import SnapshotCache
 
 log = logging.getLogger("oarn.runtime")
 
@@ -59,6 +61,35 @@ def dependency_order(services: Iterable[Service]) -> list[Service]:
     return ordered
 
 
+PENDING_STAGES = ("claimed", "fetching", "running", "storing", "submitted")
+"""Stages of a worker task whose reward is `wallet.pending_rewards`."""
+SHARED_SECTIONS = ("wallet", "network")
+"""Blocks of the status document that several owners fill, merged key by key: `wallet` has the
+wallet service's address/state/unlock/reason, the chain service's balances and the ledger's
+earned/pending_rewards; `network` has the runtime's default and the p2p service's view."""
+PEER_ID_FIRST = "p2p"
+"""The running libp2p host's peer ID wins over the one the wallet vault records."""
+
+
+def merge_sections(doc: dict[str, Any], sections: list[tuple[str, Mapping[str, Any]]]) -> None:
+    """Put the services' sections into `doc` (the one place where they meet): a shared block
+    (`SHARED_SECTIONS`) gets each owner's keys, any other field belongs to one service, and
+    `peer_id` is the p2p host's when it has one, else the first other service's. The sections
+    themselves are never changed (services may hand out cached, shared mappings)."""
+    peer_ids: list[tuple[bool, str]] = []
+    for name, fields in sections:
+        for key, value in fields.items():
+            if key == "peer_id":
+                if value:
+                    peer_ids.append((name != PEER_ID_FIRST, str(value)))
+            elif key in SHARED_SECTIONS and isinstance(value, Mapping):
+                doc[key] = {**doc.get(key, {}), **value}
+            else:
+                doc[key] = value
+    if peer_ids:
+        doc["peer_id"] = min(peer_ids, key=lambda pair: pair[0])[1]
+
+
 class NodeRuntime:
     """One node: config, state database, event bus, services and commands."""
 
@@ -76,14 +107,16 @@ class NodeRuntime:
         self.started_at = time.time()
         self.stopped = asyncio.Event()
         self.extra_status: dict[str, Any] = {}
+        self.accepting_switch = AcceptingSwitch(config.compute.accepting)
+        """The one owner of `accepting` (see `runtime/accepting.py`)."""
         self.recent_logs = RecentLogs(on_record=self._on_log)
         self._log_handlers = setup_logging(
             config.path(config.node.log_path), level=config.node.log_level,
             max_mb=config.node.log_max_mb, backups=config.node.log_backups,
             recent=self.recent_logs) if log_to_file else []
         self._started: list[Service] = []
-        self._sections: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
-        self._snapshot: tuple[tuple[int, ...], float, NodeSnapshot] | None = None
+        self._snapshots = SnapshotCache()
+        """The one snapshot cache (status sections, parsed lists, last snapshot)."""
         self.snapshot_max_age_s = SNAPSHOT_MAX_AGE_S
         for service in services:
             self.add_service(service)
@@ -174,6 +207,8 @@ class NodeRuntime:
         self.config = new_config
         if "node.log_level" in live:
             set_level(new_config.node.log_level)
+        if "compute.accepting" in live:  # a changed key overrides an earlier pause/resume
+            self.set_accepting(new_config.compute.accepting, SET_BY_CONFIG)
         if live:
             for service in self.services.values():
                 service.config_changed(new_config, live)
@@ -183,7 +218,17 @@ class NodeRuntime:
 
     @property
     def accepting(self) -> bool:
-        return bool(self.extra_status.get("accepting", self.config.compute.accepting))
+        """Whether the node takes new network tasks now (read by the pipeline)."""
+        return self.accepting_switch.accepting
+
+    def set_accepting(self, accepting: bool, set_by: str = SET_BY_OPERATOR) -> dict[str, Any]:
+        """Write `accepting` (last write wins) and tell the front ends."""
+        change = self.accepting_switch.set(accepting, set_by)
+        self.events.publish("node.accepting", accepting=change.accepting, set_by=set_by)
+        if change.changed:
+            log.info("accepting %s", "resumed" if change.accepting else "paused",
+                     extra={"set_by": set_by})
+        return {"accepting": change.accepting}
 
     # -- status -------------------------------------------------------------------------------
 
@@ -206,11 +251,7 @@ class NodeRuntime:
                 build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """`build()`, reused while `key` (a revision and a limit) is unchanged: a dashboard
         asks for the status every second and most seconds nothing in the ledger changed."""
-        cached = self._sections.get(name)
-        if cached is None or cached[0] != key:
-            cached = (key, build())
-            self._sections[name] = cached
-        return cached[1]
+        return self._snapshots.section(name, key, build)
 
     def _task_section(self, task_limit: int) -> dict[str, Any]:
         ledger = self.ledger
@@ -219,7 +260,10 @@ class NodeRuntime:
                 "earnings": [{"task_id": e.task_id, "amount": amount_json(e.amount_wei),
                               "token": e.token, "tx_hash": e.tx_hash, "ts": e.ts}
                              for e in ledger.earnings(20)],
-                "earned": amount_json(ledger.total_earned_wei())}
+                "earned": amount_json(ledger.total_earned_wei()),
+                "pending_rewards": amount_json(sum(
+                    t.reward_wei for t in ledger.in_stages(PENDING_STAGES)
+                    if t.role == "worker"))}
 
     def _peer_section(self, peer_limit: int) -> dict[str, Any]:
         peers = self.peers.connected()
@@ -245,40 +289,46 @@ class NodeRuntime:
             "peers": peers["peers"],
             "peer_list": peers["peer_list"],
             "wallet": {"address": None, "state": "missing", "unlock": "none",
-                       "earned": tasks["earned"]},
+                       "earned": tasks["earned"], "pending_rewards": tasks["pending_rewards"],
+                       "balances": {}},
             "chain": {"state": "disabled", "chain_id": self.config.blockchain.chain_id,
                       "block": None, "rpc_url": None},
             "network": {"state": "disabled" if self.config.network.mode == "local"
                         else "stopped", "reachable": "unknown"},
             "accepting": self.accepting,
+            "accepting_set_by": self.accepting_switch.set_by,
             "tasks": tasks["tasks"],
             "task_list": tasks["task_list"],
             "earnings": tasks["earnings"],
             "services": self.service_states(),
         }
-        doc.update({k: v for k, v in self.extra_status.items() if k != "accepting"})
+        doc.update({k: v for k, v in self.extra_status.items()
+                    if k not in ("accepting", "accepting_set_by")})
+        merge_sections(doc, self._service_sections())
+        return doc
+
+    def _service_sections(self) -> list[tuple[str, Mapping[str, Any]]]:
+        """Each running service's own status section; one that fails adds nothing."""
+        sections: list[tuple[str, Mapping[str, Any]]] = []
         for service in self.services.values():
             if service.name in self.service_errors:
                 continue
             try:
-                doc.update(service.status_fields())
-                contribute = getattr(service, "contribute_status", None)
-                if contribute is not None:
-                    contribute(doc)
+                sections.append((service.name, service.status_fields()))
             except Exception as exc:
-                log.debug("status contribution failed",
+                log.debug("status section failed",
                           extra={"service": service.name, "reason": repr(exc)})
-        return doc
+        return sections
 
     def snapshot(self, *, task_limit: int = 200, peer_limit: int = 1000) -> NodeSnapshot:
         """The status as a `NodeSnapshot`, reused while quiet (see `cached_snapshot`)."""
         key = self._snapshot_key(task_limit, peer_limit)
-        cached = self._reusable_snapshot(key)
+        cached = self._snapshots.snapshot(key, self.snapshot_max_age_s)
         if cached is not None:
             return cached
-        snapshot = NodeSnapshot.from_dict(self.status(task_limit=task_limit,
-                                                      peer_limit=peer_limit))
-        self._snapshot = (key, time.monotonic(), snapshot)
+        doc = self.status(task_limit=task_limit, peer_limit=peer_limit)
+        snapshot = NodeSnapshot.from_dict(doc, parsed=self._snapshots.parsed_lists(doc))
+        self._snapshots.keep(key, snapshot)
         return snapshot
 
     def cached_snapshot(self, *, task_limit: int = 200, peer_limit: int = 1000
@@ -288,14 +338,8 @@ class NodeRuntime:
         `snapshot_max_age_s` (anything else shows within that); else None. An idle dashboard
         polling every second then costs next to nothing and can skip redrawing. Safe from any
         thread: it only reads counters and an immutable snapshot."""
-        return self._reusable_snapshot(self._snapshot_key(task_limit, peer_limit))
-
-    def _reusable_snapshot(self, key: tuple[int, ...]) -> NodeSnapshot | None:
-        cached = self._snapshot
-        if cached is None or cached[0] != key \
-                or time.monotonic() - cached[1] >= self.snapshot_max_age_s:
-            return None
-        return cached[2]
+        return self._snapshots.snapshot(self._snapshot_key(task_limit, peer_limit),
+                                        self.snapshot_max_age_s)
 
     def _snapshot_key(self, task_limit: int, peer_limit: int) -> tuple[int, ...]:
         services = sum(service.revision for service in self.services.values())
@@ -316,16 +360,10 @@ class NodeRuntime:
             return {"stopping": True}
 
         async def pause() -> dict[str, Any]:
-            self.extra_status["accepting"] = False
-            self.events.publish("node.accepting", accepting=False)
-            log.info("accepting paused")
-            return {"accepting": False}
+            return self.set_accepting(False)
 
         async def resume() -> dict[str, Any]:
-            self.extra_status["accepting"] = True
-            self.events.publish("node.accepting", accepting=True)
-            log.info("accepting resumed")
-            return {"accepting": True}
+            return self.set_accepting(True)
 
         async def logs(lines: int = 50) -> dict[str, Any]:
             return {"lines": list(self.recent_logs.records)[-int(lines):]}
@@ -347,7 +385,8 @@ class NodeRuntime:
                     "timeline": [{"stage": e.stage, "ts": e.ts, "note": e.note,
                                   "tx_hash": e.tx_hash} for e in self.ledger.timeline(task_id)]}
 
-        for name, handler in {"status": status, "stop": stop, "pause": pause, "resume": resume,
-                              "logs": logs, "config.reload": reload_config,
-                              "task.get": task}.items():
+        handlers: dict[str, Handler] = {
+            "status": status, "stop": stop, "pause": pause, "resume": resume, "logs": logs,
+            "config.reload": reload_config, "task.get": task}
+        for name, handler in handlers.items():
             self.commands.register(name, handler)

@@ -3,14 +3,23 @@
 The runtime builds the status document (a plain dict, the documented JSON schema) and wraps it
 in `NodeSnapshot`; a front end attached over the control API parses the same JSON with
 `NodeSnapshot.from_dict`, so embedded and remote dashboards see exactly the same thing.
+
+A snapshot is immutable all the way down: frozen dataclasses, tuples and read-only mappings
+(`oarn_tui.core.frozen`), never a dict shared with the runtime, so a later status change cannot
+alter an earlier snapshot and a reader cannot alter the node. The parsed task and peer lists may
+be handed in by the caller (`parsed`): the runtime keeps them in its one snapshot cache
+(`runtime/snapshot_cache.py`) while its ledger and peer book are unchanged; nothing is cached
+here, at module level, across runtimes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
+from oarn_tui.core.frozen import EMPTY, freeze, freeze_mapping
 from oarn_tui.core.ledger import TaskRecord
 from oarn_tui.core.peerbook import PeerInfo
 
@@ -24,22 +33,8 @@ def _wei(value: Any) -> int:
         return 0
 
 
-_last_parsed: dict[str, tuple[Any, tuple[Any, ...]]] = {}
-
-
-def _parse_shared(name: str, source: Any, parse: Callable[[Any], tuple[Any, ...]]
-                  ) -> tuple[Any, ...]:
-    """`parse(source)`, reused when `source` is the very list parsed last time: an embedded
-    runtime shares its unchanged task and peer lists between status documents."""
-    last = _last_parsed.get(name)
-    if last is not None and last[0] is source:
-        return last[1]
-    parsed = parse(source)
-    _last_parsed[name] = (source, parsed)
-    return parsed
-
-
-def _tasks(items: Any) -> tuple[TaskRecord, ...]:
+def parse_tasks(items: Any) -> tuple[TaskRecord, ...]:
+    """The status's `task_list` as frozen records (their `details` read-only)."""
     return tuple(
         TaskRecord(task_id=str(t["task_id"]), stage=str(t.get("stage", "")),
                    role=str(t.get("role", "worker")), model=str(t.get("model", "")),
@@ -52,18 +47,37 @@ def _tasks(items: Any) -> tuple[TaskRecord, ...]:
                    failure_reason=str(t.get("failure_reason", "")),
                    created_at=float(t.get("created_at", 0.0)),
                    updated_at=float(t.get("updated_at", 0.0)),
-                   details=dict(t.get("details") or {}))
+                   details=freeze_mapping(t.get("details")))
         for t in items or ())
 
 
-def _peers(items: Any) -> tuple[PeerInfo, ...]:
+def parse_peers(items: Any) -> tuple[PeerInfo, ...]:
+    """The status's `peer_list` as frozen records (`PeerInfo` freezes its capabilities)."""
     return tuple(
         PeerInfo(peer_id=str(p["peer_id"]), address=str(p.get("address", "")),
                  latency_ms=p.get("latency_ms"), score=float(p.get("score", 0.0)),
-                 capabilities=dict(p.get("capabilities") or {}),
+                 capabilities=freeze_mapping(p.get("capabilities")),
                  connected=bool(p.get("connected", True)), account=str(p.get("account", "")),
                  last_seen=float(p.get("last_seen", 0.0)))
         for p in items or ())
+
+
+@dataclass(frozen=True)
+class ParsedList:
+    """One list of the status parsed once: its read-only copy (for `raw`) and its records."""
+
+    raw: tuple[Any, ...]
+    items: tuple[Any, ...]
+
+
+LIST_PARSERS: Mapping[str, Callable[[Any], tuple[Any, ...]]] = MappingProxyType(
+    {"task_list": parse_tasks, "peer_list": parse_peers})
+"""The status lists a snapshot parses into records, by their status key."""
+
+
+def parse_list(name: str, source: Any) -> ParsedList:
+    """`LIST_PARSERS[name](source)` with the list's frozen copy."""
+    return ParsedList(raw=freeze(list(source or ())), items=LIST_PARSERS[name](source))
 
 
 @dataclass(frozen=True)
@@ -78,7 +92,7 @@ class WalletView:
     address: str = ""
     state: str = "missing"
     unlock: str = "none"
-    balances_wei: Mapping[str, int] = field(default_factory=dict)
+    balances_wei: Mapping[str, int] = field(default_factory=lambda: EMPTY)
     pending_rewards_wei: int = 0
     earned_wei: int = 0
 
@@ -154,14 +168,24 @@ class NodeSnapshot:
         return f"{pid[:6]}…{pid[-6:]}" if len(pid) > 14 else pid
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.raw)
+        """The status document again, as plain JSON types (a fresh copy)."""
+        from oarn_tui.core.frozen import thaw
+
+        return dict(thaw(self.raw))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, attached: bool = False) -> NodeSnapshot:
+    def from_dict(cls, data: Mapping[str, Any], *, attached: bool = False,
+                  parsed: Mapping[str, ParsedList] | None = None) -> NodeSnapshot:
+        """Parse a status document; `parsed` holds lists the caller parsed before (see the
+        module docstring), the rest is parsed and frozen here."""
         wallet = data.get("wallet") or {}
         chain = data.get("chain") or {}
         network = data.get("network") or {}
         telemetry = data.get("telemetry") or {}
+        lists = {name: (parsed or {}).get(name) or parse_list(name, data.get(name))
+                 for name in LIST_PARSERS}
+        raw = MappingProxyType({key: lists[key].raw if key in lists else freeze(value)
+                                for key, value in data.items()})
         gpus = tuple(
             GpuView(index=int(g.get("index", i)), name=str(g.get("name", "GPU")),
                     utilization_pct=g.get("utilization_pct"),
@@ -170,10 +194,8 @@ class NodeSnapshot:
                     temperature_c=g.get("temperature_c"), power_w=g.get("power_w"),
                     power_limit_w=g.get("power_limit_w"))
             for i, g in enumerate(telemetry.get("gpus") or ()))
-        tasks = _parse_shared("tasks", data.get("task_list"), _tasks)
-        peers = _parse_shared("peers", data.get("peer_list"), _peers)
         return cls(
-            raw=data,
+            raw=raw,
             version=str(data.get("version", "")),
             profile=str(data.get("profile", "")),
             home=str(data.get("home", "")),
@@ -188,7 +210,8 @@ class NodeSnapshot:
             wallet=WalletView(
                 address=str(wallet.get("address") or ""), state=str(wallet.get("state", "missing")),
                 unlock=str(wallet.get("unlock", "none")),
-                balances_wei={k: _wei(v) for k, v in (wallet.get("balances") or {}).items()},
+                balances_wei=MappingProxyType(
+                    {k: _wei(v) for k, v in (wallet.get("balances") or {}).items()}),
                 pending_rewards_wei=_wei(wallet.get("pending_rewards")),
                 earned_wei=_wei(wallet.get("earned"))),
             chain=ChainView(state=str(chain.get("state", "disabled")),
@@ -198,13 +221,14 @@ class NodeSnapshot:
             telemetry=TelemetryView(
                 cpu_percent=telemetry.get("cpu_percent"), ram_used_mb=telemetry.get("ram_used_mb"),
                 ram_total_mb=telemetry.get("ram_total_mb"), gpus=gpus,
-                history={k: tuple(v) for k, v in (telemetry.get("history") or {}).items()},
+                history=freeze_mapping(
+                    {k: tuple(v) for k, v in (telemetry.get("history") or {}).items()}),
                 gpu_hint=str(telemetry.get("gpu_hint") or "")),
             services=tuple(ServiceState(name, str(s.get("state", "")), str(s.get("reason", "")))
                            for name, s in sorted((data.get("services") or {}).items())),
-            task_counts=dict(data.get("tasks") or {}),
-            tasks=tasks,
-            peers=peers,
+            task_counts=MappingProxyType(dict(data.get("tasks") or {})),
+            tasks=lists["task_list"].items,
+            peers=lists["peer_list"].items,
             earnings=tuple(EarningView(str(e["task_id"]), _wei(e.get("amount")),
                                        str(e.get("tx_hash", "")), float(e.get("ts", 0.0)))
                            for e in data.get("earnings") or ()),

@@ -53,7 +53,6 @@ def test_vram_reason_names_need_headroom_and_free(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("env", "requirements", "sample", "reason"), [
-    ({"OARN_COMPUTE_ACCEPTING": "false"}, {}, {}, "paused: not accepting new tasks"),
     ({"OARN_COMPUTE_FRAMEWORKS": '["gguf"]'}, {}, {},
      "framework 'onnx' is not offered (offered: gguf)"),
     ({"OARN_COMPUTE_ACCEPTED_MODELS": '["llama-*", "bafyxyz*"]'}, {}, {},

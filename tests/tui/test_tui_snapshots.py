@@ -67,7 +67,7 @@ def test_tui_snapshot_main_without_gpu_paused(snap_compare: Any, runtime: NodeRu
                                               size: tuple[int, int]) -> None:
     """No GPU: CPU and RAM bars with the driver hint; accepting paused through the runtime."""
     seed_all(runtime, gpus=False)
-    runtime.extra_status["accepting"] = False
+    runtime.accepting_switch.set(False, "operator")  # silently: no log line in the picture
     assert shoot(snap_compare, runtime, size)
 
 
