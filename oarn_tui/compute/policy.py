@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oarn_tui.amounts import format_amount
-from oarn_tui.hardware.telemetry import TelemetrySample
+from oarn_tui.hardware.samples import TelemetrySample
 from oarn_tui.storage.cid import CID, CIDError
 
 

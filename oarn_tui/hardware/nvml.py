@@ -4,6 +4,9 @@
 nothing and never see a traceback: `is_available()` returns False and `hint()` says once, in one
 line, what is missing. Fields that are slow to read and never change (name, total memory, driver
 and CUDA versions) are cached with a TTL. A field a GPU does not support reads as `NA`.
+Only NVML's own errors (`pynvml.NVMLError` and its subclasses, e.g. `NVMLError_LibraryNotFound`)
+and a missing `pynvml` mean "not available"; any other exception is a bug and propagates.
+The sample dataclasses and their snapshot keys live in `oarn_tui.hardware.samples`.
 Tests inject a fake module through the `module` parameter or `sys.modules["pynvml"]`.
 """
 
@@ -14,59 +17,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+
+from oarn_tui.hardware.samples import NA, GpuSample, NaType, json_value
+
+__all__ = ["DRIVER_HINT", "NA", "GpuSample", "NaType", "Nvml", "json_value"]
 
 log = logging.getLogger(__name__)
 
 SLOW_FIELD_TTL_S = 60.0
 DRIVER_HINT = ("no NVIDIA driver found: GPU features are off and the node runs on the CPU "
                "(install the NVIDIA driver to lend a GPU)")
-
-
-class NaType(str):
-    """The value of a field the GPU or driver cannot report (falsy, prints as N/A)."""
-
-    _instance: NaType | None = None
-
-    def __new__(cls) -> NaType:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls, "N/A")
-        return cls._instance
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "NA"
-
-
-NA = NaType()
-
-
-def json_value(value: Any) -> Any:
-    """`NA` becomes None so JSON readers see null, everything else unchanged."""
-    return None if value is NA else value
-
-
-@dataclass(frozen=True)
-class GpuSample:
-    """One reading of one GPU. Memory in MiB, power in watts, temperature in °C."""
-
-    index: int
-    name: str
-    uuid: str
-    memory_total_mb: int | NaType
-    memory_used_mb: int | NaType
-    memory_free_mb: int | NaType
-    utilization_percent: int | NaType
-    temperature_c: int | NaType
-    power_w: float | NaType
-    power_limit_w: float | NaType
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: json_value(getattr(self, name)) for name in self.__dataclass_fields__}
 
 
 class _TtlCache:
@@ -110,20 +72,31 @@ class Nvml:
             try:
                 if self._module is None:
                     self._module = importlib.import_module("pynvml")
-                self._module.nvmlInit()
-                self._available = True
             except ImportError:
                 self._reason = "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
-            except Exception as exc:  # NVMLError_DriverNotLoaded, LibraryNotFound, ...
-                self._reason = f"{DRIVER_HINT} [{exc}]" if _is_driver_error(exc) \
-                    else f"NVML failed to start: {exc}"
+            else:
+                self._start(self._module)
             if not self._available and not self._hint_logged:
                 self._hint_logged = True
                 log.info("%s", self._reason)
             return self._available
 
+    def _start(self, module: ModuleType) -> None:
+        """`nvmlInit()`; an NVML error (no driver, library not found, no permission) leaves
+        NVML unavailable with its reason. Any other exception is a bug and propagates."""
+        try:
+            module.nvmlInit()
+            self._available = True
+        except nvml_errors(module) as exc:
+            self._reason = f"{DRIVER_HINT} [{exc}]" if _is_driver_error(exc) \
+                else f"NVML failed to start: {exc}"
+        except Exception as exc:
+            self._reason = f"NVML failed unexpectedly (a bug, not a missing GPU): {exc!r}"
+            raise
+
     def is_available(self) -> bool:
-        """True when NVML initialised; never raises."""
+        """True when NVML initialised. A missing library or driver is False, never an
+        exception; an exception that is not NVML's own (a bug) propagates."""
         return self._init()
 
     def hint(self) -> str:
@@ -136,17 +109,19 @@ class Nvml:
             if self._available and self._module is not None:
                 try:
                     self._module.nvmlShutdown()
-                except Exception as exc:
+                except nvml_errors(self._module) as exc:
                     log.debug("nvmlShutdown failed: %s", exc)
             self._initialised = self._available = False
 
     # -- reads -----------------------------------------------------------------------------
 
     def _call(self, name: str, *args: Any) -> Any:
-        """Call an NVML function; any NVML error (not supported, lost GPU) becomes `NA`."""
+        """Call an NVML function; an NVML error (not supported, lost GPU) becomes `NA`. Any
+        other exception is a bug (in this code or the binding) and propagates."""
+        function = getattr(self._module, name)
         try:
-            return getattr(self._module, name)(*args)
-        except Exception:
+            return function(*args)
+        except nvml_errors(self._module):
             return NA
 
     def _slow(self, key: tuple[Any, ...], name: str, *args: Any) -> Any:
@@ -165,16 +140,17 @@ class Nvml:
     def driver_version(self) -> str | NaType:
         if not self._init():
             return NA
-        return self._slow(("driver",), "nvmlSystemGetDriverVersion")
+        version = self._slow(("driver",), "nvmlSystemGetDriverVersion")
+        return NA if version is NA else str(version)
 
     def cuda_version(self) -> str | NaType:
         """CUDA driver API version as 'major.minor'."""
         if not self._init():
             return NA
         raw = self._slow(("cuda",), "nvmlSystemGetCudaDriverVersion")
-        if raw is NA:
+        if not isinstance(raw, int):
             return NA
-        number = int(raw)
+        number = raw
         return f"{number // 1000}.{(number % 1000) // 10}"
 
     def samples(self) -> list[GpuSample]:
@@ -183,6 +159,10 @@ class Nvml:
 
     def sample(self, index: int) -> GpuSample:
         handle = self._call("nvmlDeviceGetHandleByIndex", index)
+        if handle is NA:  # the GPU went away between the count and now: nothing to ask it
+            return GpuSample(index=index, name=str(NA), uuid=str(NA), memory_total_mb=NA,
+                             memory_used_mb=NA, memory_free_mb=NA, utilization_percent=NA,
+                             temperature_c=NA, power_w=NA, power_limit_w=NA)
         name = self._slow(("name", index), "nvmlDeviceGetName", handle)
         uuid = self._slow(("uuid", index), "nvmlDeviceGetUUID", handle)
         total = self._cache.get(("total", index), lambda: self._memory(handle)[0])
@@ -221,7 +201,15 @@ def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _is_driver_error(exc: Exception) -> bool:
+def nvml_errors(module: ModuleType | None) -> tuple[type[BaseException], ...]:
+    """The exception classes that mean "NVML says no": pynvml's `NVMLError` (its subclasses
+    include `NVMLError_LibraryNotFound`, `NVMLError_DriverNotLoaded`, `NVMLError_NotSupported`).
+    A module without it has no NVML errors to catch."""
+    error = getattr(module, "NVMLError", None)
+    return (error,) if isinstance(error, type) and issubclass(error, BaseException) else ()
+
+
+def _is_driver_error(exc: BaseException) -> bool:
     name = type(exc).__name__
     return any(part in name for part in ("DriverNotLoaded", "LibraryNotFound", "NoPermission")) \
         or "Driver Not Loaded" in str(exc) or "Shared Library Not Found" in str(exc)

@@ -10,10 +10,13 @@ from oarn_tui.hardware.runtimes import runtimes_report
 from oarn_tui.hardware.system import system_report
 
 
-def capability_report(home: Path, ollama_url: str, nvml: Nvml | None = None) -> dict[str, Any]:
-    """System, GPUs and usable runtimes in one JSON-ready dict (blocking: probes import)."""
+def capability_report(home: Path, ollama_url: str, nvml: Nvml | None = None,
+                      gguf_model: Path | None = None) -> dict[str, Any]:
+    """System, GPUs and usable runtimes in one JSON-ready dict (blocking: probes import).
+    `gguf_model` is the compute layer's default GGUF model, shown with the llama.cpp probe."""
     nvml = nvml or Nvml()
-    return {**system_report(home), "gpu": nvml.report(), "runtimes": runtimes_report(ollama_url)}
+    return {**system_report(home), "gpu": nvml.report(),
+            "runtimes": runtimes_report(ollama_url, gguf_model)}
 
 
 def render_report(report: dict[str, Any]) -> str:

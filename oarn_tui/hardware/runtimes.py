@@ -2,7 +2,8 @@
 
 Each probe returns a small dict with `available` and, when unavailable, a one-line `hint` that
 says how to enable it. Probes import the runtime (that is the only honest check), so call them off
-the event loop; Ollama is probed over HTTP with a short timeout.
+the event loop; Ollama is probed over HTTP with a short timeout. This is the lower layer: what
+only the compute layer knows (the default GGUF model) is passed in by the caller.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib.metadata
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 OLLAMA_TIMEOUT_S = 0.5
@@ -51,7 +53,9 @@ def probe_torch() -> dict[str, Any]:
             "cuda_version": torch.version.cuda, "devices": torch.cuda.device_count() if cuda else 0}
 
 
-def probe_llama_cpp() -> dict[str, Any]:
+def probe_llama_cpp(default_model: Path | None = None) -> dict[str, Any]:
+    """llama-cpp-python and GPU offload; `default_model` is the GGUF file the caller (the
+    compute layer knows where models live) would run by default, reported as is."""
     if _version("llama_cpp_python") is None:
         return {"available": False, "hint": "pip install 'oarn-tui[llm]'"}
     try:
@@ -59,11 +63,8 @@ def probe_llama_cpp() -> dict[str, Any]:
     except Exception as exc:
         return {"available": False, "hint": f"llama-cpp-python fails to import: {exc}"}
     gpu = bool(getattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)())
-    from oarn_tui.compute.gguf import default_gguf_model
-
-    model = default_gguf_model()
     return {"available": True, "version": llama_cpp.__version__, "gpu_offload": gpu,
-            "default_model": str(model) if model else None}
+            "default_model": str(default_model) if default_model else None}
 
 
 def probe_ollama(url: str, timeout_s: float = OLLAMA_TIMEOUT_S) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def probe_ollama(url: str, timeout_s: float = OLLAMA_TIMEOUT_S) -> dict[str, Any
     return {"available": True, "url": base, "version": version, "models": models}
 
 
-def runtimes_report(ollama_url: str) -> dict[str, Any]:
+def runtimes_report(ollama_url: str, gguf_model: Path | None = None) -> dict[str, Any]:
     """All runtime probes, keyed by the framework names used in `compute.frameworks`."""
     return {"onnx": probe_onnxruntime(), "torchscript": probe_torch(),
-            "gguf": probe_llama_cpp(), "ollama": probe_ollama(ollama_url)}
+            "gguf": probe_llama_cpp(gguf_model), "ollama": probe_ollama(ollama_url)}

@@ -2,7 +2,8 @@
 
 The CPU *instruction-set class* (avx512, avx2, avx, sse, or the machine name on non-x86) matters
 beyond display: ONNX Runtime picks kernels by it, so result bytes can differ between classes and
-verifiers must know it (see `oarn_tui.compute.determinism`).
+verifiers must know it. `cpu_class()` is that fact; the determinism classes built on it belong to
+the layers above (hardware imports none of them).
 """
 
 from __future__ import annotations

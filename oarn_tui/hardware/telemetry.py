@@ -2,7 +2,8 @@
 
 A sample costs a few psutil reads and one NVML read per GPU (well under 1 % of a core at 1 Hz;
 `benchmarks/bench_compute.py` measures it). The sampler runs as an asyncio task; `sample_now()`
-is the synchronous core, usable without a loop.
+is the synchronous core, usable without a loop. The sample types and their snapshot keys are in
+`oarn_tui.hardware.samples` (re-exported here).
 """
 
 from __future__ import annotations
@@ -12,69 +13,18 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 import psutil
 
-from oarn_tui.hardware.nvml import NA, GpuSample, Nvml
+from oarn_tui.hardware.nvml import Nvml
+from oarn_tui.hardware.samples import TelemetrySample, as_number, sample_points
+
+__all__ = ["TelemetrySample", "TelemetrySampler", "as_number", "sample_points"]
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 DEFAULT_CAPACITY = 120
-
-
-@dataclass(frozen=True)
-class TelemetrySample:
-    """One reading of the machine. CPU percent is system-wide since the previous sample."""
-
-    timestamp: float
-    cpu_percent: float
-    ram_total_mb: int
-    ram_available_mb: int
-    gpus: tuple[GpuSample, ...] = ()
-
-    @property
-    def ram_used_mb(self) -> int:
-        return self.ram_total_mb - self.ram_available_mb
-
-    @property
-    def vram_free_mb(self) -> int:
-        """Most free VRAM on any one GPU (a task runs on one GPU); 0 without GPUs."""
-        values = [g.memory_free_mb for g in self.gpus if g.memory_free_mb is not NA]
-        return max(values, default=0)
-
-    @property
-    def hottest_gpu_c(self) -> int | None:
-        values = [g.temperature_c for g in self.gpus if g.temperature_c is not NA]
-        return max(values, default=None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp, "cpu_percent": self.cpu_percent,
-                "ram_total_mb": self.ram_total_mb, "ram_available_mb": self.ram_available_mb,
-                "gpus": [gpu.to_dict() for gpu in self.gpus]}
-
-
-def as_number(value: Any) -> float | None:
-    """A JSON number as float; None for anything else (missing, null, "N/A", a bool)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else None
-
-
-def sample_points(sample: Mapping[str, Any]) -> dict[str, float]:
-    """The sparkline series of one sample in its dict form (`to_dict`, a `hardware.sample`
-    event): CPU percent, RAM used (MB), and per GPU utilisation and VRAM used (MB)."""
-    def point(value: Any) -> float:
-        return as_number(value) or 0.0
-
-    points = {"cpu": point(sample.get("cpu_percent")),
-              "ram": point(sample.get("ram_total_mb")) - point(sample.get("ram_available_mb"))}
-    for i, gpu in enumerate(sample.get("gpus") or ()):
-        index = gpu.get("index", i)
-        points[f"gpu{index}.util"] = point(gpu.get("utilization_percent"))
-        points[f"gpu{index}.vram"] = point(gpu.get("memory_used_mb"))
-    return points
 
 
 class TelemetrySampler:
@@ -117,8 +67,8 @@ class TelemetrySampler:
                 sample = self.sample_now()
                 if self.on_sample is not None:
                     self.on_sample(sample)
-            except Exception as exc:
-                log.warning("telemetry sample failed: %s", exc)
+            except Exception:  # NVML's own errors read as N/A: anything reaching here is a bug
+                log.exception("telemetry sample failed (a bug: skipped, sampling goes on)")
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:

@@ -15,13 +15,14 @@ here, at module level, across runtimes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from oarn_tui.core.frozen import EMPTY, freeze, freeze_mapping
 from oarn_tui.core.ledger import TaskRecord
 from oarn_tui.core.peerbook import PeerInfo
+from oarn_tui.hardware.samples import GpuSample, as_number, gpu_value
 
 
 def _wei(value: Any) -> int:
@@ -106,26 +107,80 @@ class ChainView:
     reason: str = ""
 
 
+def _index(value: Any, default: int) -> int:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 @dataclass(frozen=True)
 class GpuView:
+    """One GPU as front ends show it. Its fields are `GpuSample.SNAPSHOT_KEYS` (the one
+    telemetry vocabulary, `oarn_tui.hardware.samples`); numbers are floats, N/A is None."""
+
     index: int
     name: str
-    utilization_pct: float | None
-    memory_used_mb: float | None
-    memory_total_mb: float | None
-    temperature_c: float | None
-    power_w: float | None
+    uuid: str = ""
+    memory_total_mb: float | None = None
+    memory_used_mb: float | None = None
+    memory_free_mb: float | None = None
+    utilization_percent: float | None = None
+    temperature_c: float | None = None
+    power_w: float | None = None
     power_limit_w: float | None = None
+
+    @classmethod
+    def from_dict(cls, gpu: Mapping[str, Any], position: int = 0) -> GpuView:
+        """The one parser of a GPU snapshot: a `telemetry.gpus[*]` entry of the status or a
+        `hardware.sample` event's GPU (an old daemon's `utilization_pct` alias is read too)."""
+        return cls(index=_index(gpu.get("index"), position), name=str(gpu.get("name") or "GPU"),
+                   uuid=str(gpu.get("uuid") or ""),
+                   **{key: as_number(gpu_value(gpu, key)) for key in _GPU_NUMBERS})
+
+
+_GPU_NUMBERS = tuple(key for key in GpuSample.SNAPSHOT_KEYS if key not in ("index", "name", "uuid"))
 
 
 @dataclass(frozen=True)
 class TelemetryView:
+    """The machine as front ends show it: `TelemetrySample.SNAPSHOT_KEYS` plus the sparkline
+    `history` and the `gpu_hint` of the status's `telemetry` block. `accelerator` is "gpu",
+    "cpu", or "" before the first sample."""
+
     cpu_percent: float | None = None
     ram_used_mb: float | None = None
     ram_total_mb: float | None = None
     gpus: tuple[GpuView, ...] = ()
     history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     gpu_hint: str = ""
+    timestamp: float | None = None
+    ram_available_mb: float | None = None
+    accelerator: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *,
+                  history: Mapping[str, tuple[float, ...]] | None = None,
+                  gpu_hint: str | None = None) -> TelemetryView:
+        """The one parser of a telemetry snapshot: the status's `telemetry` block or a
+        `hardware.sample` event (which has no history or hint of its own: pass them)."""
+        gpus = tuple(GpuView.from_dict(g, i) for i, g in enumerate(data.get("gpus") or ()))
+        total = as_number(data.get("ram_total_mb"))
+        available = as_number(data.get("ram_available_mb"))
+        used = as_number(data.get("ram_used_mb"))
+        if used is None and total is not None and available is not None:
+            used = total - available
+        accelerator = str(data.get("accelerator") or "")
+        if accelerator not in ("gpu", "cpu"):  # a daemon from before the field: derive it
+            accelerator = ("gpu" if gpus else "cpu") if data else ""
+        if history is None:
+            history = {str(k): tuple(v) for k, v in (data.get("history") or {}).items()}
+        return cls(cpu_percent=as_number(data.get("cpu_percent")), ram_used_mb=used,
+                   ram_total_mb=total, gpus=gpus, history=history,
+                   gpu_hint=str(data.get("gpu_hint") or "") if gpu_hint is None else gpu_hint,
+                   timestamp=as_number(data.get("timestamp")), ram_available_mb=available,
+                   accelerator=accelerator)
+
+
+TELEMETRY_VIEW_EXTRAS = ("history", "gpu_hint")
+"""`TelemetryView` fields that are not `TelemetrySample.SNAPSHOT_KEYS` (the status adds them)."""
 
 
 @dataclass(frozen=True)
@@ -186,14 +241,7 @@ class NodeSnapshot:
                  for name in LIST_PARSERS}
         raw = MappingProxyType({key: lists[key].raw if key in lists else freeze(value)
                                 for key, value in data.items()})
-        gpus = tuple(
-            GpuView(index=int(g.get("index", i)), name=str(g.get("name", "GPU")),
-                    utilization_pct=g.get("utilization_pct"),
-                    memory_used_mb=g.get("memory_used_mb"),
-                    memory_total_mb=g.get("memory_total_mb"),
-                    temperature_c=g.get("temperature_c"), power_w=g.get("power_w"),
-                    power_limit_w=g.get("power_limit_w"))
-            for i, g in enumerate(telemetry.get("gpus") or ()))
+        telemetry_view = TelemetryView.from_dict(telemetry)
         return cls(
             raw=raw,
             version=str(data.get("version", "")),
@@ -218,12 +266,7 @@ class NodeSnapshot:
                             chain_id=chain.get("chain_id"), block=chain.get("block"),
                             rpc_url=str(chain.get("rpc_url") or ""),
                             reason=str(chain.get("reason") or "")),
-            telemetry=TelemetryView(
-                cpu_percent=telemetry.get("cpu_percent"), ram_used_mb=telemetry.get("ram_used_mb"),
-                ram_total_mb=telemetry.get("ram_total_mb"), gpus=gpus,
-                history=freeze_mapping(
-                    {k: tuple(v) for k, v in (telemetry.get("history") or {}).items()}),
-                gpu_hint=str(telemetry.get("gpu_hint") or "")),
+            telemetry=replace(telemetry_view, history=freeze_mapping(telemetry_view.history)),
             services=tuple(ServiceState(name, str(s.get("state", "")), str(s.get("reason", "")))
                            for name, s in sorted((data.get("services") or {}).items())),
             task_counts=MappingProxyType(dict(data.get("tasks") or {})),

@@ -43,9 +43,11 @@ class OnboardingActions:
         return operations.import_private_key(path, passphrase, secret.strip(), kdf=self.kdf)
 
     def hardware_report(self, config: NodeConfig) -> dict[str, Any]:
+        from oarn_tui.compute.gguf import default_gguf_model
         from oarn_tui.hardware.report import capability_report
 
-        return capability_report(config.home, config.compute.ollama_url)
+        return capability_report(config.home, config.compute.ollama_url,
+                                 gguf_model=default_gguf_model())
 
     def write_config(self, home: Path, profile: str, values: dict[str, str]) -> None:
         """Write `config.toml` for `profile` plus the acceptance policy, each value validated.

@@ -1,6 +1,8 @@
 """Telemetry from `hardware.sample` events (fresher than the status's `telemetry` block):
 keeps the recent samples and turns them into the `TelemetryView` (with sparkline history) that
-the GPU/VRAM pane draws."""
+the GPU/VRAM pane draws. Events and the status share one vocabulary, so both go through
+`TelemetryView.from_dict`; the GPU hint comes from the status (the hardware service's own
+section), whether the node has a GPU from the typed `accelerator` field."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from oarn_tui.core.events import Event
-from oarn_tui.hardware.telemetry import as_number, sample_points
-from oarn_tui.runtime.snapshot import GpuView, NodeSnapshot, TelemetryView
+from oarn_tui.hardware.samples import sample_points
+from oarn_tui.runtime.snapshot import NodeSnapshot, TelemetryView
 
 SAMPLE_EVENT = "hardware.sample"
 HISTORY = 120
@@ -50,33 +52,10 @@ class TelemetryFeed:
             return None
         if self._view is not None and self._view.gpu_hint == hint:
             return self._view
-        latest = self.samples[-1]
-        total = as_number(latest.get("ram_total_mb"))
-        available = as_number(latest.get("ram_available_mb"))
-        gpus = tuple(
-            GpuView(index=int(g.get("index", i)), name=str(g.get("name") or "GPU"),
-                    utilization_pct=as_number(g.get("utilization_percent")),
-                    memory_used_mb=as_number(g.get("memory_used_mb")),
-                    memory_total_mb=as_number(g.get("memory_total_mb")),
-                    temperature_c=as_number(g.get("temperature_c")),
-                    power_w=as_number(g.get("power_w")),
-                    power_limit_w=as_number(g.get("power_limit_w")))
-            for i, g in enumerate(latest.get("gpus") or ()))
-        self._view = TelemetryView(
-            cpu_percent=as_number(latest.get("cpu_percent")),
-            ram_used_mb=None if total is None or available is None else total - available,
-            ram_total_mb=total, gpus=gpus,
-            history={name: tuple(values) for name, values in self._series.items()},
-            gpu_hint=hint)
+        self._view = TelemetryView.from_dict(
+            self.samples[-1], gpu_hint=hint,
+            history={name: tuple(values) for name, values in self._series.items()})
         return self._view
-
-
-def gpu_hint_of(snapshot: NodeSnapshot) -> str:
-    """The hardware service's CPU-only reason (its status says why there is no GPU)."""
-    for service in snapshot.services:
-        if service.name == "hardware" and service.reason.startswith("CPU only"):
-            return service.reason
-    return ""
 
 
 def telemetry_for(snapshot: NodeSnapshot, feed: TelemetryFeed) -> TelemetryView:
@@ -84,4 +63,4 @@ def telemetry_for(snapshot: NodeSnapshot, feed: TelemetryFeed) -> TelemetryView:
     service on this side), the status's own telemetry. Snapshots are reused while the node is
     quiet, so their telemetry can be seconds old."""
     own = snapshot.telemetry
-    return feed.view(own.gpu_hint or gpu_hint_of(snapshot)) or own
+    return feed.view(own.gpu_hint) or own

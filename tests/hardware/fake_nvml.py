@@ -29,6 +29,11 @@ class NVMLError_NotSupported(NVMLError):
         super().__init__(3, "Not Supported")
 
 
+class NVMLError_LibraryNotFound(NVMLError):
+    def __init__(self) -> None:
+        super().__init__(12, "NVML Shared Library Not Found")
+
+
 @dataclass
 class FakeGpu:
     name: str
@@ -59,6 +64,7 @@ class FakeNvmlState:
     gpus: list[FakeGpu] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     driver_loaded: bool = True
+    init_error: Exception | None = None  # raised by nvmlInit (an NVML error or a bug)
 
 
 def make_fake_pynvml(gpus: list[FakeGpu], driver_loaded: bool = True) -> types.ModuleType:
@@ -71,6 +77,8 @@ def make_fake_pynvml(gpus: list[FakeGpu], driver_loaded: bool = True) -> types.M
 
     def nvmlInit() -> None:
         count("nvmlInit")
+        if state.init_error is not None:
+            raise state.init_error
         if not state.driver_loaded:
             raise NVMLError_DriverNotLoaded()
 
@@ -98,7 +106,8 @@ def make_fake_pynvml(gpus: list[FakeGpu], driver_loaded: bool = True) -> types.M
     module.__dict__.update(
         NVML_TEMPERATURE_GPU=NVML_TEMPERATURE_GPU, NVMLError=NVMLError,
         NVMLError_DriverNotLoaded=NVMLError_DriverNotLoaded,
-        NVMLError_NotSupported=NVMLError_NotSupported, state=state,
+        NVMLError_NotSupported=NVMLError_NotSupported,
+        NVMLError_LibraryNotFound=NVMLError_LibraryNotFound, state=state,
         nvmlInit=nvmlInit, nvmlShutdown=lambda: count("nvmlShutdown"),
         nvmlDeviceGetCount=lambda: len(state.gpus),
         nvmlDeviceGetHandleByIndex=lambda index: index,

@@ -75,3 +75,70 @@ def test_real_pynvml_without_driver_never_raises() -> None:
     assert isinstance(available, bool)
     if not available:
         assert nvml.hint() and nvml.samples() == []
+
+
+# -- only NVML's own errors mean "not available" ----------------------------------------------
+
+
+def test_library_not_found_is_not_available_with_its_reason() -> None:
+    module = make_fake_pynvml(two_gpus())
+    module.state.init_error = module.NVMLError_LibraryNotFound()
+    nvml = Nvml(module=module)
+    assert nvml.is_available() is False and nvml.samples() == []
+    assert nvml.hint().startswith("no NVIDIA driver found")
+    assert "NVML Shared Library Not Found" in nvml.hint()
+
+
+def test_a_bug_at_nvml_init_propagates_instead_of_reading_as_no_gpu() -> None:
+    module = make_fake_pynvml(two_gpus())
+    module.state.init_error = RuntimeError("a bug in the binding")
+    nvml = Nvml(module=module)
+    with pytest.raises(RuntimeError, match="a bug in the binding"):
+        nvml.is_available()
+    assert "a bug" in nvml.hint() and "not a missing GPU" in nvml.hint()
+
+
+def test_a_bug_in_a_field_read_propagates_while_nvml_errors_read_as_na() -> None:
+    module = make_fake_pynvml(two_gpus())
+    nvml = Nvml(module=module)
+    assert nvml.sample(1).temperature_c is NA  # NVMLError_NotSupported: a real "N/A"
+
+    def broken_power(handle: int) -> int:
+        raise TypeError("unsupported operand")  # not an NVMLError: a bug
+
+    module.nvmlDeviceGetPowerUsage = broken_power
+    with pytest.raises(TypeError, match="unsupported operand"):
+        nvml.sample(0)
+
+
+def test_a_lost_gpu_handle_reads_every_field_as_na() -> None:
+    module = make_fake_pynvml(two_gpus())
+
+    def lost(index: int) -> int:
+        raise module.NVMLError(15, "GPU is lost")
+
+    module.nvmlDeviceGetHandleByIndex = lost
+    sample = Nvml(module=module).sample(0)
+    assert sample.index == 0 and sample.memory_used_mb is NA and sample.power_w is NA
+    assert set(sample.as_snapshot().values()) == {0, "N/A", None}
+
+
+async def test_the_sampler_logs_a_bug_with_its_traceback_and_keeps_sampling(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from oarn_tui.hardware.telemetry import TelemetrySampler
+
+    module = make_fake_pynvml(two_gpus())
+    module.nvmlDeviceGetUtilizationRates = lambda handle: None  # `.gpu` of None: a bug
+    sampler = TelemetrySampler(Nvml(module=module), interval_s=0.01)
+    with caplog.at_level(logging.ERROR, logger="oarn_tui.hardware.telemetry"):
+        sampler.start()
+        for _ in range(200):  # bounded: a few failing rounds at 10 ms
+            if len(caplog.records) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        await sampler.stop()
+    bugs = [r for r in caplog.records if "telemetry sample failed" in r.getMessage()]
+    assert len(bugs) >= 2 and all(r.levelno == logging.ERROR and r.exc_info for r in bugs)
+    assert bugs[0].exc_info is not None and bugs[0].exc_info[0] is AttributeError

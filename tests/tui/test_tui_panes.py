@@ -49,7 +49,8 @@ async def test_tui_task_table_updates_only_what_changed(runtime: NodeRuntime) ->
 
 async def test_tui_telemetry_from_the_hardware_service(home: Path) -> None:
     runtime = NodeRuntime(load_config(home, env={}))
-    runtime.add_service(HardwareService())
+    hardware = HardwareService()
+    runtime.add_service(hardware)
     await runtime.start()
     app = make_app(runtime)
     try:
@@ -64,8 +65,12 @@ async def test_tui_telemetry_from_the_hardware_service(home: Path) -> None:
             assert isinstance(dashboard, DashboardScreen)
             text = dashboard.telemetry.plain()
             assert "CPU" in text and "RAM" in text
-            if not dashboard.telemetry.telemetry.gpus:
-                assert "CPU only" in text
+            shown = dashboard.telemetry.telemetry
+            assert shown is not None
+            if shown.accelerator == "cpu":  # the hardware section's own hint, in the pane
+                assert " ".join(text.split()).endswith(" ".join(hardware.nvml.hint().split()))
+            else:
+                assert shown.accelerator == "gpu" and "GPU0" in text
     finally:
         await runtime.stop()
         runtime.close()

@@ -71,11 +71,11 @@ def _gpu_lines(gpu: GpuView, history: Mapping[str, tuple[float, ...]], width: in
     tail = " ".join(extras)
     room = max(1, width - len(tail) - 1)
     hot = gpu.temperature_c is not None and gpu.temperature_c >= 85
-    util = None if gpu.utilization_pct is None else gpu.utilization_pct / 100
+    util = None if gpu.utilization_percent is None else gpu.utilization_percent / 100
     vram = _fraction(gpu.memory_used_mb, gpu.memory_total_mb)
     vram_text = f"{fmt.megabytes(gpu.memory_used_mb)}/{fmt.megabytes(gpu.memory_total_mb)}"
     return [((f"{heading[:room]:<{room}}", "bold"), (f" {tail}", "red bold" if hot else "")),
-            _bar_line("util", util, f"{fmt.percent(gpu.utilization_pct):>4}", width),
+            _bar_line("util", util, f"{fmt.percent(gpu.utilization_percent):>4}", width),
             *_spark_line(history.get(f"gpu{gpu.index}.util", ()), width, 100.0, "cyan"),
             _bar_line("vram", vram, vram_text, width),
             *_spark_line(history.get(f"gpu{gpu.index}.vram", ()), width, gpu.memory_total_mb,
@@ -103,7 +103,7 @@ def telemetry_lines(telemetry: TelemetryView | None, width: int) -> list[Line]:
     for gpu in telemetry.gpus:
         lines += _gpu_lines(gpu, telemetry.history, width)
     lines += _cpu_ram_lines(telemetry, width)
-    if not telemetry.gpus and telemetry.gpu_hint:
+    if telemetry.accelerator == "cpu" and telemetry.gpu_hint:
         lines += [((part, "italic dim"),)
                   for part in _wrapped(safe_text(telemetry.gpu_hint), width)]
     return lines
