@@ -175,3 +175,9 @@ def test_the_caller_names_the_default_gguf_model(tmp_path: Path) -> None:
         pytest.skip(f"llama-cpp-python is not usable here: {probe['hint']}")
     assert probe["default_model"] == str(model)
     assert probe_llama_cpp()["default_model"] is None
+
+
+def test_the_event_catalog_declares_the_samples_keys() -> None:
+    """`hardware.sample`'s catalogued payload is the sample's snapshot, key for key."""
+    catalog = pytest.importorskip("oarn_tui.core.catalog.events")
+    assert set(fields(catalog.HardwareSample)) == set(TelemetrySample.SNAPSHOT_KEYS)
