@@ -14,6 +14,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Every event a test's runtime publishes must fit the catalogue (oarn_tui/core/catalog): in
+# strict mode a misfit raises where it is published instead of logging a warning.
+os.environ.setdefault("OARN_STRICT_CATALOG", "1")
+
 
 def oarn_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment for a child `oarn`: no inherited OARN_* settings, a private HOME."""

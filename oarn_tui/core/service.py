@@ -6,51 +6,26 @@ sees the runtime's other services by name: what a service needs from another is 
 when the runtime is assembled (`runtime/assemble.py`), typed by that service's face.
 
 `ServiceBase` gives the optional hooks explicit defaults, so the runtime calls them on every
-service instead of probing with `getattr`.
+service instead of probing with `getattr`. `CommandError` and `CommandRegistry` live in
+`core/commands.py` (checked against `core/catalog`) and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from oarn_tui.core.commands import BadArguments, CommandError, CommandRegistry, Handler
+
+__all__ = ["BadArguments", "CommandError", "CommandRegistry", "Handler", "Service",
+           "ServiceBase", "ServiceHost"]
 
 if TYPE_CHECKING:
     from oarn_tui.config import NodeConfig
     from oarn_tui.core.events import EventBus
     from oarn_tui.core.ledger import TaskLedger
     from oarn_tui.core.peerbook import PeerBook
-
-
-class CommandError(Exception):
-    """A command failed for a reason the caller should show as one line."""
-
-
-Handler = Callable[..., Awaitable[Any]]
-
-
-class CommandRegistry:
-    """Named async commands: the only way front ends change the node."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
-
-    def register(self, name: str, handler: Handler) -> None:
-        self._handlers[name] = handler
-
-    def names(self) -> list[str]:
-        return sorted(self._handlers)
-
-    async def call(self, name: str, **args: Any) -> Any:
-        handler = self._handlers.get(name)
-        if handler is None:
-            raise CommandError(f"unknown command {name!r}; known: {', '.join(self.names())}")
-        try:
-            return await handler(**args)
-        except CommandError:
-            raise
-        except TypeError as exc:
-            raise CommandError(f"{name}: bad arguments ({exc})") from None
 
 
 class ServiceHost(Protocol):

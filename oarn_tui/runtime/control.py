@@ -261,11 +261,14 @@ class ControlServer:
             return web.json_response({"ok": False, "error": f"bad request: {exc}"}, status=400)
         try:
             result = await self.runtime.commands.call(name, **args)
-        except CommandError as exc:
-            return web.json_response({"ok": False, "error": str(exc)}, status=400)
-        except Exception as exc:  # report, never crash the node
-            return web.json_response({"ok": False, "error": f"{type(exc).__name__}: {exc}"},
-                                     status=500)
+        except CommandError as exc:  # the caller's mistake or a refusal: one line, 400
+            return web.json_response({"ok": False, "error": one_line(str(exc))}, status=400)
+        except Exception as exc:  # a bug in the handler: log it, never crash the node
+            log.error("command failed with an internal error",
+                      extra={"command": name[:80], "reason": f"{type(exc).__name__}: {exc}"},
+                      exc_info=exc)
+            return web.json_response({"ok": False, "internal": True,
+                                      "error": internal_error(name, exc)}, status=500)
         return web.json_response({"ok": True, "result": result}, dumps=_dumps)
 
     async def _events(self, request: Any) -> Any:
@@ -297,6 +300,26 @@ class ControlServer:
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, default=str)
+
+
+MAX_ERROR_CHARS = 500
+
+
+def one_line(text: str) -> str:
+    """The first line of an error message, capped (a reply never carries a traceback)."""
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if len(first) <= MAX_ERROR_CHARS else first[:MAX_ERROR_CHARS - 1] + "…"
+
+
+def internal_error(name: str, exc: BaseException) -> str:
+    """What a client is told about a handler's bug: the command, the exception's type and its
+    message's first line, redacted (the traceback stays in the node's log)."""
+    from oarn_tui.runtime.logs import redact
+
+    detail = one_line(redact(str(exc)))
+    return one_line(f"internal error in {name[:80]}: {type(exc).__name__}"
+                    + (f": {detail}" if detail else "") + " (a bug; see the node's log)")
 
 
 # -- blocking client (CLI) --------------------------------------------------------------------
@@ -353,7 +376,8 @@ class ControlClient:
 
     def status(self, **limits: int) -> dict[str, Any]:
         query = "&".join(f"{k}={v}" for k, v in limits.items())
-        return self._request("GET", "/v1/status" + (f"?{query}" if query else ""))
+        doc: dict[str, Any] = self._request("GET", "/v1/status" + (f"?{query}" if query else ""))
+        return doc
 
     def command(self, name: str, **args: Any) -> Any:
         return self._request("POST", f"/v1/commands/{name}", args)["result"]
@@ -397,7 +421,8 @@ class AsyncControlClient:
         session = await self._get_session()
         try:
             async with session.get("http://localhost/v1/status", params=limits) as response:
-                return await response.json()
+                doc: dict[str, Any] = await response.json()
+                return doc
         except OSError as exc:
             raise NodeNotRunning(f"node on {self.home} is gone: {exc}") from None
 

@@ -251,7 +251,7 @@ class OarnApp(App[int]):
 
     def claim_task(self, task_id: str) -> None:
         self.send_command("task.claim", f"claim sent for {fmt.short_id(task_id)}",
-                          task_id=task_id, force=False)
+                          task_id=int(task_id) if task_id.isdigit() else task_id, force=False)
 
     def _selected_task(self) -> str | None:
         for screen in self.screen_stack:

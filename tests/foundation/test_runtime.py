@@ -106,8 +106,9 @@ async def test_snapshot_is_reused_while_quiet_and_rebuilt_on_change(runtime) -> 
     runtime.ledger.transition("1", "discovered", ts=100.0)
     first = runtime.snapshot()
     assert runtime.snapshot() is first
-    runtime.events.publish("hardware.sample", cpu_percent=3.0)
-    runtime.events.publish("log", level="info", msg="nothing to see")
+    runtime.events.publish("hardware.sample", timestamp=1.0, cpu_percent=3.0, ram_total_mb=8,
+                           ram_available_mb=4)
+    runtime.events.publish("log", ts=1.0, level="info", logger="oarn", msg="nothing to see")
     assert runtime.snapshot() is first  # telemetry and log lines are not in the status
     assert runtime.snapshot(task_limit=5) is not first  # other limits, other snapshot
     runtime.ledger.update("1", progress=0.5)
@@ -223,6 +224,6 @@ def test_event_history_of_zero_replays_nothing() -> None:
 
     bus = EventBus(history=10)
     for index in range(3):
-        bus.publish("node.test", index=index)
+        bus.publish("service.started", service=str(index))
     assert bus.recent(0) == []
-    assert [event.data["index"] for event in bus.recent(2)] == [1, 2]
+    assert [event.data["service"] for event in bus.recent(2)] == ["1", "2"]

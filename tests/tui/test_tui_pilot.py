@@ -270,7 +270,10 @@ async def test_tui_slow_command_never_freezes_input(home: Path) -> None:
         calls.append(1.0)
         return {"done": True}
 
-    runtime.commands.register("slow", slow)
+    from oarn_tui.core.catalog import CommandSpec
+    from oarn_tui.core.catalog.commands import NoArgs
+
+    runtime.commands.register("slow", slow, spec=CommandSpec("slow", NoArgs, "a test's command"))
     app = make_app(runtime)
     app.node = EmbeddedNode(runtime, thread)
     try:
@@ -336,7 +339,8 @@ async def test_tui_models_with_the_real_storage_service(home: Path, tmp_path: Pa
             screen.query_one("#pull", Button).press()
             await settle(pilot)
             assert "p2p" in str(screen.query_one("#models-message", Static).render())
-            runtime.events.publish("storage.fetch_progress", cid="x", done=512, total=1024)
+            runtime.events.publish("model.progress", cid="x", bytes_done=512, bytes_total=1024,
+                                   percent=50.0, rate_bytes_s=0.0, eta_s=None)
             await pilot.pause()
             await app.tick()
             bar = screen.query_one("#pull-progress")

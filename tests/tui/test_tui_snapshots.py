@@ -134,7 +134,8 @@ def test_tui_snapshot_models(snap_compare: Any, runtime: NodeRuntime,
     async def open_models(pilot: Pilot[Any]) -> None:
         await pilot.press("m")
         await pilot.pause()
-        runtime.events.publish("storage.fetch_progress", cid="bafy", done=300, total=1000)
+        runtime.events.publish("model.progress", cid="bafy", bytes_done=300, bytes_total=1000,
+                              percent=30.0, rate_bytes_s=0.0, eta_s=None)
         await pilot.pause()
 
     assert shoot(snap_compare, runtime, size, open_models)

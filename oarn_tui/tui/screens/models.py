@@ -22,7 +22,7 @@ from oarn_tui.tui.screens.base import NodeScreen, set_subtitle, show_message
 from oarn_tui.tui.screens.confirm import ConfirmScreen
 from oarn_tui.tui.table_sync import TableSync
 
-PROGRESS_EVENTS = ("storage.fetch_progress", "model.progress")
+PROGRESS_EVENT = "model.progress"
 
 
 def model_cells(model: Mapping[str, Any]) -> tuple[Text | str, ...]:
@@ -92,16 +92,15 @@ class ModelsScreen(NodeScreen):
 
     def show_snapshot(self, snapshot: NodeSnapshot | None, events: list[Event]) -> None:
         for event in events:
-            if event.kind in PROGRESS_EVENTS:
+            if event.kind == PROGRESS_EVENT:
                 self.show_progress(event.data)
 
     def show_progress(self, data: Mapping[str, Any]) -> None:
         bar = self.query_one("#pull-progress", ProgressBar)
-        total = data.get("total", data.get("bytes_total"))
-        done = data.get("done", data.get("bytes_done"))
+        total, done = data.get("bytes_total"), data.get("bytes_done")
         if isinstance(total, int | float) and total > 0:
             bar.update(total=float(total), progress=float(done or 0))
-            if "bytes_total" in data and self.pulling:  # model.progress: rate and ETA too
+            if self.pulling:
                 self.say(f"pulling {fmt.short_id(self.pulling, 10, 6)}: {describe(dict(data))}")
 
     @on(Button.Pressed, "#pull")
