@@ -533,3 +533,17 @@ async def test_the_runtime_builtin_results_have_their_catalogued_keys(tmp_path: 
     finally:
         await runtime.stop()
         runtime.close()
+
+
+def test_the_control_api_reference_lists_every_command_and_event() -> None:
+    """docs/control-api.md is generated from the catalogue (`python -m oarn_tui.docs_gen`);
+    `--check` (tests/packaging) fails when the committed file is stale."""
+    from oarn_tui import docs_gen
+    from oarn_tui.core.catalog import COMMANDS, EVENTS
+
+    text = docs_gen.render_control_api()
+    for name in [*COMMANDS, *EVENTS]:
+        assert f"### `{name}`" in text
+    assert "| `task_id` | int | required |" in text  # task.wait's argument table
+    assert "deprecated: use `model.progress`" in text
+    assert (docs_gen.DOCS_DIR / docs_gen.CONTROL_FILE).read_text(encoding="utf-8") == text

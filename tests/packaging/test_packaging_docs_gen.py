@@ -43,7 +43,7 @@ def test_packaging_docs_check_passes_on_committed_docs() -> None:
 
 
 def test_packaging_docs_check_fails_when_stale_and_regenerates(tmp_path: Path) -> None:
-    for name in (docs_gen.CLI_FILE, docs_gen.CONFIG_FILE):
+    for name in (docs_gen.CLI_FILE, docs_gen.CONFIG_FILE, docs_gen.CONTROL_FILE):
         shutil.copy2(REPO / "docs" / name, tmp_path / name)
     stale = tmp_path / docs_gen.CONFIG_FILE
     stale.write_text(stale.read_text().replace("| `name` |", "| `renamed` |", 1))
