@@ -23,7 +23,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from oarn_tui.pipeline import demo  # noqa: E402
+from oarn_tui.commands import demo_run as demo  # noqa: E402
 from oarn_tui.runtime.control import ControlClient  # noqa: E402
 
 STAGE_PAIRS = (("distribution", "requested", "discovered"), ("queue", "discovered", "accepted"),

@@ -14,6 +14,7 @@ import click
 
 from oarn_tui import __version__
 from oarn_tui.cli_support import AppContext, UserError, default_home
+from oarn_tui.runtime.errors import DaemonError
 
 # name -> (module, attribute); each later capability adds its command module here.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
@@ -51,7 +52,15 @@ class LazyGroup(click.Group):
         if entry is None or not _available(entry[0]):
             return None
         module = importlib.import_module(entry[0])
-        return getattr(module, entry[1])
+        command: click.Command = getattr(module, entry[1])
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; the runtime's operator errors print as one line, like `UserError`."""
+        try:
+            return super().invoke(ctx)
+        except DaemonError as exc:
+            raise UserError(str(exc)) from None
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True,

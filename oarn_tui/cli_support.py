@@ -31,11 +31,7 @@ def default_home() -> Path:
 
 
 class UserError(click.ClickException):
-    """A problem the user can fix: printed as one line, exit code 1 (or `exit_code`)."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    """A problem the user can fix: printed as one line, exit code 1."""
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {safe_text(self.format_message(), multiline=True, limit=None)}",

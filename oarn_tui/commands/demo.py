@@ -30,8 +30,8 @@ def demo(app: AppContext, headless: bool, tasks: int, workers: int, interval: fl
     """
     from oarn_tui.chain.anvil import AnvilError
     from oarn_tui.chain.devnet import DevnetError
+    from oarn_tui.commands import demo_run
     from oarn_tui.compute import sandbox
-    from oarn_tui.pipeline import demo as demo_run
 
     executors = sandbox.status()
     if not executors.ok:  # every worker would refuse every task: say so now, not at a timeout
@@ -56,7 +56,7 @@ def _with_dashboard(root: Path, tasks: int, workers: int, interval: float, keep:
     (its progress shows on the dashboard; the terminal belongs to the dashboard)."""
     import asyncio
 
-    from oarn_tui.pipeline import demo as demo_run
+    from oarn_tui.commands import demo_run
     from oarn_tui.tui.app import run_dashboard
 
     cluster = demo_run.DemoCluster(root, workers)

@@ -17,10 +17,11 @@ from oarn_tui.textsafe import safe_text
 @contextlib.contextmanager
 def _model_store(app: AppContext) -> Iterator[Any]:
     """The home's storage, closed afterwards; a model error becomes the command's one line."""
+    from oarn_tui.compute.manifest import build_manifest
     from oarn_tui.storage.models import ModelError
     from oarn_tui.storage.service import open_storage
 
-    storage = open_storage(app.config())
+    storage = open_storage(app.config(), describe=build_manifest)
     try:
         yield storage
     except ModelError as exc:

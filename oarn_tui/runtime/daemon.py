@@ -3,6 +3,9 @@
 The daemon takes the home lock, builds the runtime, serves the control socket, and runs until
 SIGTERM/SIGINT (or the `stop` command); SIGHUP reloads the config. `start` unlocks the wallet
 before it forks and hands the passphrase to the child over a pipe, never through argv or env.
+
+The front ends call in with their invocation (`cli_support.AppContext` satisfies `Invocation`)
+and turn a `DaemonError` into their one-line error; this module never imports the CLI.
 """
 
 from __future__ import annotations
@@ -16,15 +19,43 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from oarn_tui.cli_support import AppContext, UserError
 from oarn_tui.runtime.control import ControlClient, ControlError
+from oarn_tui.runtime.errors import DaemonError
 from oarn_tui.runtime.pidfile import HomeLock, HomeLocked, is_locked, read_pid
+
+__all__ = ["DaemonError", "Invocation", "obtain_passphrase", "run_daemon", "start_background",
+           "stop_node"]
 
 log = logging.getLogger("oarn.daemon")
 
 START_TIMEOUT_S = 60.0
+
+if TYPE_CHECKING:
+    from oarn_tui.config import NodeConfig
+    from oarn_tui.proclife import ChildRecord
+
+
+class Invocation(Protocol):
+    """What starting or running a node needs of the front end's invocation."""
+
+    @property
+    def home(self) -> Path: ...
+
+    @property
+    def profile(self) -> str | None: ...
+
+    @property
+    def verbose(self) -> int: ...
+
+    def config(self) -> NodeConfig:
+        """The effective config of the home."""
+        ...
+
+    def require_initialised(self) -> NodeConfig:
+        """The config, or the front end's error when the home has none yet."""
+        ...
 
 
 def read_password_fd(fd: int) -> tuple[bytearray, str]:
@@ -40,7 +71,7 @@ def read_password_fd(fd: int) -> tuple[bytearray, str]:
     return passphrase, source
 
 
-def obtain_passphrase(app: AppContext, password_file: Path | None, *,
+def obtain_passphrase(app: Invocation, password_file: Path | None, *,
                       interactive: bool) -> tuple[bytearray | None, str]:
     """Unlock material for the wallet and how it was found ("none" when there is no vault)."""
     config = app.config()
@@ -53,11 +84,11 @@ def obtain_passphrase(app: AppContext, password_file: Path | None, *,
         secret, source = resolve_passphrase(vault, password_file=password_file,
                                             interactive=interactive)
     except UnlockError as exc:
-        raise UserError(str(exc)) from None
+        raise DaemonError(str(exc)) from None
     return secret, source
 
 
-def run_daemon(app: AppContext, *, password_file: Path | None = None,
+def run_daemon(app: Invocation, *, password_file: Path | None = None,
                password_fd: int | None = None) -> int:
     """Run the node in the foreground until a stop signal; returns the exit code."""
     from oarn_tui.hardening import harden_process
@@ -68,8 +99,9 @@ def run_daemon(app: AppContext, *, password_file: Path | None = None,
     try:
         lock.acquire()
     except HomeLocked as exc:
-        raise UserError(str(exc)) from None
+        raise DaemonError(str(exc)) from None
     try:
+        passphrase: bytearray | None
         if password_fd is not None:
             passphrase, source = read_password_fd(password_fd)
         else:
@@ -99,7 +131,7 @@ def _check_control_dir(home: Path, passphrase: bytearray | None) -> None:
     except UnsafeControlSocket as exc:
         if passphrase is not None:
             passphrase[:] = b"\0" * len(passphrase)
-        raise UserError(str(exc)) from None
+        raise DaemonError(str(exc)) from None
 
 
 async def _serve(config: Any, passphrase: bytearray | None, unlock_source: str) -> int:
@@ -150,9 +182,9 @@ def _reap_leftovers(home: Path) -> None:
     set_default_record(record)
 
 
-def start_background(app: AppContext, *, password_file: Path | None = None,
+def start_background(app: Invocation, *, password_file: Path | None = None,
                      timeout: float = START_TIMEOUT_S, die_with_parent: bool = False,
-                     record: Any = None) -> dict[str, Any]:
+                     record: ChildRecord | None = None) -> dict[str, Any]:
     """Fork the daemon (`python -m oarn_tui --daemon`), wait until its socket answers.
 
     `die_with_parent`: the daemon is SIGKILLed when the calling process ends, however it ends
@@ -161,7 +193,7 @@ def start_background(app: AppContext, *, password_file: Path | None = None,
     config = app.require_initialised()
     if is_locked(app.home):
         pid = read_pid(app.home)
-        raise UserError(f"a node is already running on {app.home}"
+        raise DaemonError(f"a node is already running on {app.home}"
                         f"{f' (process {pid})' if pid else ''}; stop it with "
                         f"`oarn --home {app.home} stop`")
     passphrase, source = obtain_passphrase(app, password_file, interactive=sys.stdin.isatty())
@@ -196,14 +228,14 @@ def start_background(app: AppContext, *, password_file: Path | None = None,
     while time.monotonic() < deadline:
         if process.poll() is not None:
             detail = _last_line(stderr_path) or f"exit code {process.returncode}"
-            raise UserError(f"the node failed to start: {detail}")
+            raise DaemonError(f"the node failed to start: {detail}")
         with contextlib.suppress(ControlError):
             status = client.status(task_limit=0, peer_limit=0)
             return {"started": True, "pid": process.pid, "home": str(app.home),
                     "status": status}
         time.sleep(0.1)
     process.terminate()
-    raise UserError(f"the node did not answer within {timeout:.0f} s; see {stderr_path}")
+    raise DaemonError(f"the node did not answer within {timeout:.0f} s; see {stderr_path}")
 
 
 def _last_line(path: Path) -> str:
@@ -229,5 +261,5 @@ def stop_node(home: Path, *, timeout: float = 10.0) -> dict[str, Any]:
     while time.monotonic() < deadline and is_locked(home):
         time.sleep(0.05)
     if is_locked(home):
-        raise UserError(f"the node (process {pid}) did not stop within {timeout:.0f} s")
+        raise DaemonError(f"the node (process {pid}) did not stop within {timeout:.0f} s")
     return {"stopped": True, "running": False, "pid": pid}

@@ -2,7 +2,8 @@
 
 Under the home's `storage.model_cache_path`: `files/<cid><suffix>` (the plain file the executors
 load) and `manifests/<name>.json` (name, cid, size, sha256, format, added_at, file, plus whatever
-`oarn_tui.compute.manifest.build_manifest(path)` adds when the compute layer provides it). Each
+the `describe` function adds: the node passes `oarn_tui.compute.manifest.build_manifest`, since
+storage sits below compute and never imports it). Each
 model pins its root CID with reason `model:<name>`, so removing one model never unpins another
 that shares the bytes.
 """
@@ -14,6 +15,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,10 @@ _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _FORMATS_BY_SUFFIX = {".onnx": "onnx", ".gguf": "gguf", ".safetensors": "safetensors",
                       ".pt": "torchscript", ".pth": "torchscript", ".ts": "torchscript"}
 STORAGE_FIELDS = ("name", "cid", "size", "sha256", "format", "added_at", "file")
+
+Describer = Callable[[Path], Mapping[str, Any]]
+"""A model file's extra manifest fields (inputs, outputs, determinism...); ValueError when it
+does not recognise the file."""
 
 
 class ModelError(ValueError):
@@ -52,15 +58,13 @@ def detect_format(path: Path) -> str:
     return "unknown"
 
 
-def compute_fields(path: Path) -> dict[str, Any] | None:
-    """The compute layer's manifest fields (inputs, outputs, determinism, ...), or None when
-    that layer is absent or does not recognise the file (it is stored anyway)."""
-    try:
-        from oarn_tui.compute.manifest import build_manifest
-    except ImportError:
+def compute_fields(path: Path, describe: Describer | None) -> dict[str, Any] | None:
+    """`describe`'s manifest fields for the file, or None when there is no `describe` or it
+    does not recognise the file (it is stored anyway)."""
+    if describe is None:
         return None
     try:
-        return dict(build_manifest(path))
+        return dict(describe(path))
     except ValueError as exc:
         log.info("compute layer adds no manifest fields for %s: %s", path.name, exc)
         return None
@@ -77,8 +81,10 @@ def _sha256_of(path: Path) -> str:
 class ModelStore:
     """Add, pull, list, inspect and remove models; see the module docstring."""
 
-    def __init__(self, root: Path, content: LocalContentStore) -> None:
+    def __init__(self, root: Path, content: LocalContentStore,
+                 describe: Describer | None = None) -> None:
         self.root = Path(root)
+        self.describe = describe
         self.content = content
         self.blocks = content.blocks
         self._manifests = self.root / "manifests"
@@ -172,12 +178,12 @@ class ModelStore:
         node's content limits (a local add is the user's own file and is not limited)."""
         existing = self._manifest_path(name)
         if existing.exists():
-            manifest = json.loads(existing.read_text())
-            if CID.parse(manifest["cid"]).key == cid.key:
-                return self._with_path(manifest)
+            current = json.loads(existing.read_text())
+            if CID.parse(current["cid"]).key == cid.key:
+                return self._with_path(current)
             self.blocks.unpin(cid, self.reason(name))
             raise ModelError(f"a model named {name!r} already exists with CID "
-                             f"{manifest['cid']}; remove it first or pick another --name")
+                             f"{current['cid']}; remove it first or pick another --name")
         file_name = f"files/{cid}{suffix.lower()}"
         target = self.root / file_name
         if not target.exists():
@@ -186,7 +192,7 @@ class ModelStore:
                                                       limits=limits))
         size = target.stat().st_size
         manifest: dict[str, Any] = {}
-        extra = compute_fields(target)
+        extra = compute_fields(target, self.describe)
         if extra:
             manifest.update(extra)
         manifest.update({

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from oarn_tui.chain.anvil import find_anvil
-from oarn_tui.pipeline import demo
+from oarn_tui.commands import demo_run as demo
 from oarn_tui.runtime.control import ControlClient, ControlError
 from tests.pipeline.rpc_proxy import HoldingRpcProxy
 

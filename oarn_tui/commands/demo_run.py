@@ -1,4 +1,4 @@
-"""`oarn demo`: a devnet, three worker daemons and a requester submitting sample tasks.
+"""What `oarn demo` runs: a devnet, three worker daemons and a requester submitting sample tasks.
 
 Everything lives under `<home>/demo/` (the devnet state, one home per worker, the requester's
 home, a generated passphrase file) and is removed again at the end; the processes are stopped by
@@ -6,6 +6,9 @@ PID. anvil and the worker daemons are SIGKILLed by the kernel when the demo's pr
 however it ends (`proclife`), and are recorded in `<home>/demo/children.json`: a demo started
 after a crash reaps whatever survived the previous one. The devnet accounts (anvil's well-known
 test keys) fund the participants, as on any devnet.
+
+A front end of the node (it starts daemons and embeds a requester runtime), so it lives with the
+commands, above `runtime/` and `pipeline/`; the e2e tests and the pipeline benchmark reuse it.
 """
 
 from __future__ import annotations
@@ -75,13 +78,16 @@ def _stake(rpc_url: str, key: str, contracts: dict[str, str], amount: int) -> No
     """Approve and stake GOV for a devnet executor (what `oarn stake` does, synchronously)."""
     from eth_account import Account
     from web3 import HTTPProvider, Web3
+    from web3.types import Nonce
 
     from oarn_tui.chain.contracts import abi
 
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
     account = Account.from_key(key)
-    gov = w3.eth.contract(address=contracts["gov_token"], abi=abi("GOVToken"))
-    registry = w3.eth.contract(address=contracts["task_registry"], abi=abi("TaskRegistry"))
+    gov = w3.eth.contract(address=Web3.to_checksum_address(contracts["gov_token"]),
+                          abi=abi("GOVToken"))
+    registry = w3.eth.contract(address=Web3.to_checksum_address(contracts["task_registry"]),
+                               abi=abi("TaskRegistry"))
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     for call in (gov.functions.approve(contracts["task_registry"], amount),
                  registry.functions.stake(amount)):
@@ -90,7 +96,7 @@ def _stake(rpc_url: str, key: str, contracts: dict[str, str], amount: int) -> No
         tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
         if w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["status"] != 1:
             raise RuntimeError("staking GOV failed on the devnet")
-        nonce += 1
+        nonce = Nonce(nonce + 1)
 
 
 def _make_home(home: Path, name: str, key: str, passphrase: str, state_dir: Path,
@@ -204,8 +210,8 @@ async def run_requester(cluster: DemoCluster, tasks: int, *, say: Callable[[str]
     outcome = DemoResult()
     inputs_dir = private_dir(home / "inputs")
     async with requester_node(cluster) as runtime:
-        chain = runtime.services["chain"]
-        requester = runtime.services["pipeline"].requester
+        chain = runtime.chain
+        requester = runtime.requester
         if chain.contracts is None or requester is None:
             raise RuntimeError(f"the requester cannot use the chain: {chain.reason}")
         started: dict[int, float] = {}
@@ -242,7 +248,7 @@ async def requester_node(cluster: DemoCluster, *, log_to_file: bool = True,
                             log_to_file=log_to_file)
     await runtime.start()
     try:
-        await asyncio.wait_for(runtime.services["chain"].connected.wait(), 60)
+        await asyncio.wait_for(runtime.chain.connected.wait(), 60)
         deadline = time.monotonic() + peer_timeout_s
         while len(runtime.peers.connected()) < cluster.workers and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
