@@ -17,6 +17,7 @@ from typing import Any
 
 from oarn_tui.chain.fees import Fees, bump_fees, suggest_fees
 from oarn_tui.chain.nonces import NonceManager, TxRecord, TxStore
+from oarn_tui.chain.receipts import hex_hash
 from oarn_tui.chain.rpc import RpcPool, RpcUnavailable
 
 EventHook = Callable[..., None]
@@ -117,6 +118,12 @@ class ChainClient:
         Returns the transactions still pending (the caller may `wait()` for them).
         """
         sender = self.address
+        if self.nonces is None:
+            raise ChainError("not connected: call start() first")
+        async with self.nonces.exclusive(sender):  # no other process sends meanwhile
+            return await self._reconcile(sender)
+
+    async def _reconcile(self, sender: str) -> list[SentTx]:
         latest = await self.pool.call(lambda w3: w3.eth.get_transaction_count(sender, "latest"))
         pending = await self._pending_count(sender)
         still_pending: list[SentTx] = []
@@ -144,6 +151,22 @@ class ChainClient:
         if gave_up and self.nonces is not None:
             self.nonces.forget_sender(sender)  # hand the given-up nonce out again
         return still_pending
+
+    async def _resend_missing(self, sender: str, on_chain: int) -> None:
+        """Rebroadcast this home's recorded transactions the chain lacks (from `on_chain`, the
+        pending count, up): another process recorded them and died before broadcasting, and a
+        transaction sent behind them would wait forever. Called under the account's lock."""
+        for record in self.store.unfinished(self.chain_id, sender):
+            if record.nonce < on_chain:
+                continue
+            try:
+                await self._broadcast(record.raw_tx)
+            except TxRejected as exc:
+                self.store.finish(self.chain_id, sender, record.nonce, "dropped")
+                self._emit("chain.tx_dropped", nonce=record.nonce, tx_hash=record.tx_hash,
+                           reason=str(exc))
+                continue
+            self._emit("chain.tx_rebroadcast", nonce=record.nonce, tx_hash=record.tx_hash)
 
     async def _pending_count(self, sender: str) -> int:
         return int(await self.pool.call(
@@ -189,7 +212,8 @@ class ChainClient:
         fees = await self.fees()
         tx.update(fees.as_tx_fields())
         for _attempt in range(2):
-            async with self.nonces.slot(sender, self._pending_count) as slot:
+            async with self.nonces.slot(sender, self._pending_count,
+                                        self._resend_missing) as slot:
                 unsigned = {k: v for k, v in tx.items() if k != "from"}
                 unsigned["nonce"] = slot.nonce
                 signed = self.signer.sign_transaction(unsigned)
@@ -230,17 +254,19 @@ class ChainClient:
     async def _find_receipt(self, record: TxRecord) -> Any | None:
         from web3.exceptions import TransactionNotFound
 
+        def receipt_of(tx_hash: str) -> Callable[[Any], Any]:
+            return lambda w3: w3.eth.get_transaction_receipt(tx_hash)
+
         for tx_hash in reversed(record.all_hashes):
             try:
-                return await self.pool.call(
-                    lambda w3, h=tx_hash: w3.eth.get_transaction_receipt(h))
+                return await self.pool.call(receipt_of(tx_hash))
             except TransactionNotFound:
                 continue
         return None
 
     def _finish(self, record: TxRecord, receipt: Any) -> None:
         state = "confirmed" if receipt["status"] == 1 else "failed"
-        mined_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        mined_hash = hex_hash(receipt["transactionHash"])
         self.store.finish(record.chain_id, record.sender, record.nonce, state, mined_hash)
         self._emit("chain.tx_confirmed" if state == "confirmed" else "chain.tx_failed",
                    nonce=record.nonce, tx_hash=mined_hash, block=receipt["blockNumber"],
@@ -275,10 +301,12 @@ class ChainClient:
 
     async def _replace(self, record: TxRecord) -> None:
         """Re-sign `record`'s transaction with bumped fees and broadcast it (same nonce)."""
-        from eth_account.typed_transactions import TypedTransaction
-        from eth_utils import to_checksum_address
+        from eth_account.typed_transactions.typed_transaction import TypedTransaction
+        from eth_utils.address import to_checksum_address
         from hexbytes import HexBytes
 
+        if self.signer is None:
+            raise ChainError("read-only: unlock the wallet to send transactions")
         decoded = TypedTransaction.from_bytes(HexBytes(record.raw_tx)).as_dict()
         self._fees = None
         current = await self.fees()
@@ -311,6 +339,11 @@ class ChainClient:
             self._emit("chain.tx_replaced", nonce=record.nonce, old_hash=record.tx_hash,
                        tx_hash=tx_hash, max_fee=fees.max_fee, priority_fee=fees.priority_fee)
             return
+
+    def close(self) -> None:
+        """Release the nonce lock files (the pool and the store belong to the caller)."""
+        if self.nonces is not None:
+            self.nonces.close()
 
     async def transfer_eth(self, to: str, wei: int, *, wait: bool = True) -> Any:
         return await self.send({"to": to, "value": int(wei), "gas": 21_000},
