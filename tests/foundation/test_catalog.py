@@ -274,6 +274,8 @@ def _strings(node: ast.AST | None, constants: dict[str, tuple[str, ...]]) -> tup
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
             and node.func.id in ("frozenset", "set", "tuple") and node.args:
         return _strings(node.args[0], constants)
+    if isinstance(node, ast.IfExp):
+        return _strings(node.body, constants) + _strings(node.orelse, constants)
     if isinstance(node, ast.Name):
         return constants.get(node.id, ())
     if isinstance(node, ast.Attribute):
@@ -302,6 +304,9 @@ def _receiver_is_events(func: ast.Attribute) -> bool:
 
 
 COMMAND_CALLERS = ("command", "call", "send_command", "_command")
+DECLARING = frozenset({"oarn_tui.core.catalog.commands", "oarn_tui.core.catalog.events",
+                       "oarn_tui.core.events"})
+"""Modules that declare or carry kinds (the catalogue, the bus) rather than publish them."""
 
 
 def _call_name(node: ast.Call) -> str:
@@ -336,21 +341,35 @@ def scan(root: Path = PACKAGE, sources: dict[str, str] | None = None) -> Scan:
                 if values and all(_looks_like_kind(v) for v in values):
                     constants[node.targets[0].id] = values
     result = Scan([], [], [], set(), [])
-    for _, path, tree in trees:
-        wrappers: dict[str, int] = {}  # a function that forwards its `kind` parameter → index
-        forwarding: set[int] = set()  # the publish calls inside those wrappers
+    # A wrapper forwards a parameter to `events.publish` (the chain service's `_publish`); a
+    # hook forwards a parameter named `kind` to any call (the chain client's `_emit`, which
+    # calls its `on_event` hook: the chain service hands it `_publish`). A call of either
+    # with a dotted literal publishes that kind; a wrapper's call without a literal cannot be
+    # told apart.
+    wrappers: dict[str, tuple[int, bool]] = {}  # name → (index of the kind argument, wrapper)
+    forwarding: set[int] = set()  # the publish calls inside wrappers
+    for module, _, tree in trees:
+        if module in DECLARING:
+            continue
         for func in ast.walk(tree):
             if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             params = [a.arg for a in func.args.args]
             offset = 1 if params[:1] == ["self"] else 0
-            calls = [n for n in ast.walk(func) if isinstance(n, ast.Call)]
-            for call in calls:
+            for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
                 first = call.args[0] if call.args else None
-                if _is_events_publish(call) and isinstance(first, ast.Name) \
-                        and first.id in params:
-                    wrappers[func.name] = params.index(first.id) - offset
+                if not isinstance(first, ast.Name) or first.id not in params:
+                    continue
+                if _is_events_publish(call):
+                    wrappers[func.name] = (params.index(first.id) - offset, True)
                     forwarding.add(id(call))
+                elif first.id == "kind" and func.name not in wrappers:
+                    wrappers[func.name] = (params.index(first.id) - offset, False)
+    for _, path, tree in trees:
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            calls = [n for n in ast.walk(func) if isinstance(n, ast.Call)]
             if any(_call_name(c) == "register" and not (
                     isinstance(c.func, ast.Attribute) and isinstance(c.func.value, ast.Name)
                     and c.func.value.id == "atexit") for c in calls):
@@ -369,11 +388,12 @@ def scan(root: Path = PACKAGE, sources: dict[str, str] | None = None) -> Scan:
                         result.published += [Site(kind, where) for kind in kinds]
                     else:
                         result.unresolved.append(where)
-                elif name in wrappers and len(node.args) > wrappers[name]:
-                    kinds = _strings(node.args[wrappers[name]], {})
+                elif name in wrappers and len(node.args) > wrappers[name][0]:
+                    index, direct = wrappers[name]
+                    kinds = tuple(k for k in _strings(node.args[index], {}) if "." in k)
                     if kinds:
                         result.published += [Site(kind, where) for kind in kinds]
-                    else:
+                    elif direct and id(node) not in forwarding:
                         result.unresolved.append(where)
                 elif name in COMMAND_CALLERS and node.args and not (
                         isinstance(node.func, ast.Attribute)
@@ -453,11 +473,19 @@ class Service:
 async def front(node):
     await node.command("task.claim", task_id=1, forse=True)
     await node.command("task.teleport")
+
+class Client:
+    def _emit(self, kind, **data):
+        self.on_event(kind, **data)
+
+    def send(self):
+        self._emit("chain.tx_teleported", nonce=1)
 '''
     problems = _drift(scan(sources={"drift.py": code}))
     assert problems == [
         "drift.py:15: publishes a kind that is not a literal (the test cannot tell which)",
         "drift.py:13: publishes 'galaxy.exploded', which is not catalogued",
+        "drift.py:30: publishes 'chain.tx_teleported', which is not catalogued",
         "drift.py:7: listens for 'peer.connected', which is catalogued but never published",
         "drift.py:7: listens for 'wallet.teleported', which is not catalogued",
         "drift.py:22: calls task.claim with 'forse', which it does not take",

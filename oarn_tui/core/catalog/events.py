@@ -152,6 +152,47 @@ class ChainBootstrapNotRegistered:
 
 
 @dataclass(frozen=True)
+class ChainTxSent:
+    """A transaction broadcast (fees in wei per gas)."""
+
+    nonce: int
+    tx_hash: str
+    label: str
+    max_fee: int
+    priority_fee: int
+
+
+@dataclass(frozen=True)
+class ChainTxMined:
+    nonce: int
+    tx_hash: str
+    block: int
+    label: str
+
+
+@dataclass(frozen=True)
+class ChainTxReplaced:
+    nonce: int
+    old_hash: str
+    tx_hash: str
+    max_fee: int
+    priority_fee: int
+
+
+@dataclass(frozen=True)
+class ChainTxDropped:
+    nonce: int
+    tx_hash: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ChainTxRebroadcast:
+    nonce: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
 class StorageCorruptBlock:
     cid: str
 
@@ -246,6 +287,15 @@ EVENTS: dict[str, EventSpec] = dict([
           "bootstrap peer."),
     _spec("chain.bootstrap_not_registered", ChainBootstrapNotRegistered, "The node could not "
           "register as a bootstrap peer."),
+    _spec("chain.tx_sent", ChainTxSent, "A transaction of the node's account was broadcast."),
+    _spec("chain.tx_confirmed", ChainTxMined, "A transaction was mined and succeeded."),
+    _spec("chain.tx_failed", ChainTxMined, "A transaction was mined and reverted."),
+    _spec("chain.tx_replaced", ChainTxReplaced, "A stuck transaction was replaced with higher "
+          "fees (same nonce)."),
+    _spec("chain.tx_dropped", ChainTxDropped, "A recorded transaction was given up (its nonce "
+          "is free again)."),
+    _spec("chain.tx_rebroadcast", ChainTxRebroadcast, "A pending transaction from an earlier "
+          "run was sent again."),
     _spec("storage.corrupt_block", StorageCorruptBlock, "A stored block failed its hash check "
           "and was dropped."),
     _spec("model.progress", ModelProgress, "Progress of a model pull, with rate and ETA."),
