@@ -1,8 +1,10 @@
 """Typed Python methods over the OARN contracts (TaskRegistry, OARNRegistry, GOV and COMP).
 
 Reads go through the client's `RpcPool` (so they fail over); writes go through
-`ChainClient.send` (nonces, fees, bumping, signing by the wallet). A revert is reported by the
-contract's custom error name (`TaskRegistry.AlreadyClaimed`) instead of a selector.
+`ChainClient.send` (nonces, fees, bumping, signing by the wallet) and return a `TxReceipt`. A
+revert is reported by the contract's custom error name (`TaskRegistry.AlreadyClaimed`) instead of
+a selector. What the pipeline needs of the contracts is a method here (`reveal_open`,
+`payments_to`, `block_number`), never a raw web3 contract.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 from oarn_tui.chain.client import ChainClient, ChainError
 from oarn_tui.chain.contracts import abi
+from oarn_tui.chain.events import ChainEvent, query_events
+from oarn_tui.chain.receipts import TxReceipt
 
 ZERO_ADDRESS = "0x" + "00" * 20
 CONTRACT_OF_ROLE = {"registry": "OARNRegistry", "task_registry": "TaskRegistry",
@@ -121,7 +125,7 @@ def _task_view(task_id: int, raw: Any) -> TaskView:
 
 def error_selectors() -> dict[bytes, str]:
     """4-byte selector → `Contract.ErrorName` for every custom error of the OARN contracts."""
-    from eth_utils import function_signature_to_4byte_selector
+    from eth_utils.abi import function_signature_to_4byte_selector
 
     found: dict[bytes, str] = {}
     for contract in CONTRACT_OF_ROLE.values():
@@ -154,7 +158,7 @@ def explain_revert(exc: BaseException) -> ContractRevert | None:
         if name is not None:
             detail = ""
             if raw[:4] == bytes.fromhex("08c379a0") or name.endswith("InvalidSpec"):
-                from eth_abi import decode
+                from eth_abi.abi import decode
 
                 detail = str(decode(["string"], raw[4:])[0])
             return ContractRevert(name, detail)
@@ -166,7 +170,7 @@ class OarnContracts:
     """The OARN contracts at known addresses, used through one `ChainClient`."""
 
     def __init__(self, client: ChainClient, addresses: dict[str, str]) -> None:
-        from eth_utils import to_checksum_address
+        from eth_utils.address import to_checksum_address
 
         missing = [role for role in CONTRACT_OF_ROLE if role not in addresses]
         if missing:
@@ -191,7 +195,11 @@ class OarnContracts:
                 raise
             raise revert from None
 
-    async def _write(self, role: str, function: str, *args: Any, label: str = "") -> Any:
+    async def _write(self, role: str, function: str, *args: Any, label: str = "") -> TxReceipt:
+        return TxReceipt.from_web3(await self._send(role, function, *args, label=label))
+
+    async def _send(self, role: str, function: str, *args: Any, label: str = "") -> Any:
+        """Send a contract call and return web3's raw receipt (for its logs)."""
         data = self._contract(self.client.pool.w3, role).encode_abi(function, args=list(args))
         tx = {"to": self.addresses[role], "data": data}
         try:
@@ -208,6 +216,14 @@ class OarnContracts:
 
         contract = self._contract(self.client.pool.w3, role)
         return list(getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD))
+
+    @property
+    def address(self) -> str:
+        """The account these bindings read for and sign with."""
+        return self.client.address
+
+    async def block_number(self) -> int:
+        return await self.client.block_number()
 
     async def chain_time(self) -> int:
         block = await self.client.pool.call(lambda w3: w3.eth.get_block("latest"))
@@ -226,9 +242,9 @@ class OarnContracts:
                 "gov": await self.token_balance("gov", who),
                 "comp": await self.token_balance("comp", who)}
 
-    async def transfer(self, token: str, to: str, amount: int) -> Any:
+    async def transfer(self, token: str, to: str, amount: int) -> TxReceipt:
         if token == "eth":
-            return await self.client.transfer_eth(to, amount)
+            return TxReceipt.from_web3(await self.client.transfer_eth(to, amount))
         return await self._write(TOKEN_ROLES[token], "transfer", to, amount,
                                  label=f"{token}-transfer")
 
@@ -248,12 +264,12 @@ class OarnContracts:
     async def min_stake(self) -> int:
         return int(await self._read("task_registry", "minStake"))
 
-    async def stake(self, amount: int) -> Any:
+    async def stake(self, amount: int) -> TxReceipt:
         """Approve and stake `amount` GOV in the TaskRegistry (what claiming needs)."""
         await self.ensure_allowance("gov", "task_registry", amount)
         return await self._write("task_registry", "stake", amount)
 
-    async def unstake(self, amount: int) -> Any:
+    async def unstake(self, amount: int) -> TxReceipt:
         return await self._write("task_registry", "unstake", amount)
 
     # -- task lifecycle --------------------------------------------------------------------
@@ -262,16 +278,17 @@ class OarnContracts:
         """Escrow R × reward COMP and submit; returns the new task id."""
         await self.ensure_allowance("comp", "task_registry",
                                     spec.reward_per_executor * spec.redundancy)
-        receipt = await self._write("task_registry", "submitTask", spec.as_tuple())
+        receipt = await self._send("task_registry", "submitTask", spec.as_tuple())
         events = self.decode_events("task_registry", "TaskSubmitted", receipt)
         if not events:
             raise ChainError("submitTask succeeded but emitted no TaskSubmitted event")
         return int(events[0]["args"]["taskId"])
 
-    async def claim(self, task_id: int) -> Any:
+    async def claim(self, task_id: int) -> TxReceipt:
         return await self._write("task_registry", "claimTask", task_id)
 
-    async def submit_result(self, task_id: int, result_hash: bytes, result_cid: str) -> Any:
+    async def submit_result(self, task_id: int, result_hash: bytes, result_cid: str
+                            ) -> TxReceipt:
         """R = 1: submit the result hash and CID directly."""
         return await self._write("task_registry", "submitResult", task_id, result_hash,
                                  result_cid)
@@ -279,8 +296,8 @@ class OarnContracts:
     def commitment_for(self, result_hash: bytes, result_cid: str, salt: bytes,
                        executor: str | None = None) -> bytes:
         """keccak256(abi.encode(resultHash, resultCid, salt, executor)), computed locally."""
-        from eth_abi import encode
-        from eth_utils import keccak
+        from eth_abi.abi import encode
+        from eth_utils.crypto import keccak
 
         who = executor or self.client.address
         return keccak(encode(["bytes32", "string", "bytes32", "address"],
@@ -295,17 +312,17 @@ class OarnContracts:
         return salt
 
     async def reveal_result(self, task_id: int, result_hash: bytes, result_cid: str,
-                            salt: bytes) -> Any:
+                            salt: bytes) -> TxReceipt:
         return await self._write("task_registry", "revealResult", task_id, result_hash,
                                  result_cid, salt)
 
-    async def finalize(self, task_id: int) -> Any:
+    async def finalize(self, task_id: int) -> TxReceipt:
         return await self._write("task_registry", "finalize", task_id)
 
-    async def cancel(self, task_id: int) -> Any:
+    async def cancel(self, task_id: int) -> TxReceipt:
         return await self._write("task_registry", "cancelTask", task_id)
 
-    async def refund(self, task_id: int) -> Any:
+    async def refund(self, task_id: int) -> TxReceipt:
         return await self._write("task_registry", "refund", task_id)
 
     async def task_count(self) -> int:
@@ -328,6 +345,17 @@ class OarnContracts:
 
     async def open_slots(self, task_id: int) -> int:
         return int(await self._read("task_registry", "openSlots", task_id))
+
+    async def reveal_open(self, task_id: int) -> bool:
+        """Whether the reveal phase of a redundant task has opened (all committed or late)."""
+        return bool(await self._read("task_registry", "revealOpen", task_id))
+
+    async def payments_to(self, task_id: int, executor: str | None = None) -> list[ChainEvent]:
+        """The `ExecutorPaid` events of `task_id` that paid `executor` (default: this account)."""
+        who = executor or self.client.address
+        events = await query_events(self.client.pool, self.addresses["task_registry"],
+                                    abi("TaskRegistry"), "ExecutorPaid", indexed={2: who})
+        return [event for event in events if int(event.args["taskId"]) == task_id]
 
     async def executor_stats(self, executor: str | None = None) -> dict[str, int]:
         completed, disagreed, timed_out = await self._read(
@@ -362,7 +390,7 @@ class OarnContracts:
         return {"peer_id": str(peer_id), "capabilities": str(capabilities),
                 "registered_at": int(registered_at), "updated_at": int(updated_at)}
 
-    async def register_node(self, peer_id: str, capabilities: str) -> Any:
+    async def register_node(self, peer_id: str, capabilities: str) -> TxReceipt:
         return await self._write("registry", "registerNode", peer_id, capabilities)
 
     async def provider_of(self, kind: int, operator: str | None = None) -> dict[str, Any] | None:
@@ -380,10 +408,10 @@ class OarnContracts:
     async def min_provider_stake(self) -> int:
         return int(await self._read("registry", "minProviderStake"))
 
-    async def update_provider_endpoint(self, kind: int, endpoint: str) -> Any:
+    async def update_provider_endpoint(self, kind: int, endpoint: str) -> TxReceipt:
         return await self._write("registry", "updateProviderEndpoint", kind, endpoint)
 
-    async def register_provider(self, kind: int, endpoint: str, stake: int) -> Any:
+    async def register_provider(self, kind: int, endpoint: str, stake: int) -> TxReceipt:
         """Register an RPC (kind 0) or bootstrap (kind 1) endpoint, locking `stake` GOV."""
         await self.ensure_allowance("gov", "registry", stake)
         return await self._write("registry", "registerProvider", kind, endpoint, stake)

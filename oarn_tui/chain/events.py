@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from oarn_tui.chain.receipts import hex_hash
 from oarn_tui.chain.rpc import RpcPool
 
 MAX_BLOCK_RANGE = 2_000
@@ -52,7 +53,7 @@ def decode_log(log: Any, topics: dict[bytes, dict[str, Any]]) -> ChainEvent | No
     return ChainEvent(name=str(decoded["event"]), args=dict(decoded["args"]),
                       address=to_checksum_address(log["address"]),
                       block_number=int(log["blockNumber"]),
-                      tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                      tx_hash=hex_hash(log["transactionHash"]),
                       log_index=int(log["logIndex"]))
 
 

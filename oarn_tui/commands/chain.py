@@ -14,12 +14,15 @@ import functools
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
 from oarn_tui.textsafe import safe_text
+
+if TYPE_CHECKING:
+    from oarn_tui.chain.receipts import TxReceipt
 
 T = TypeVar("T")
 TOKENS = ("eth", "gov", "comp")
@@ -127,9 +130,9 @@ def _parse(amount: str) -> int:
     return wei
 
 
-def _receipt_json(receipt: Any) -> dict[str, Any]:
-    return {"tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
-            "block": int(receipt["blockNumber"]), "gas_used": int(receipt["gasUsed"])}
+def _receipt_json(receipt: TxReceipt) -> dict[str, Any]:
+    """A sent transaction as the commands print it."""
+    return receipt.to_json()
 
 
 def _confirm(yes: bool, question: str) -> None:

@@ -82,13 +82,11 @@ async def _node(app: AppContext, password_file: Path | None) -> AsyncIterator[_N
     passphrase[:] = b"\0" * len(passphrase)
     try:
         await runtime.start()
-        chain = runtime.services.get("chain")
-        if chain is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(chain.connected.wait(), 30)
-        if chain is None or chain.contracts is None:
-            reason = chain.reason if chain is not None else "no chain service"
-            raise UserError(f"cannot reach the chain: {reason}")
+        chain = runtime.chain
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(chain.connected.wait(), 30)
+        if chain.contracts is None:
+            raise UserError(f"cannot reach the chain: {chain.reason}")
         node.runtime = runtime
         yield node
     finally:
@@ -101,7 +99,7 @@ async def _until_executor_has_data(node: _Node, task_id: int, timeout_s: float) 
     """Embedded requester: stay up (serving model and input) until an executor has submitted
     a result, which proves it fetched the data; the task may then be finalized by anyone."""
     deadline = time.monotonic() + timeout_s
-    contracts = node.runtime.services["chain"].contracts
+    contracts = node.runtime.chain.contracts
     while time.monotonic() < deadline:
         view = await contracts.get_task(task_id)
         if view.results > 0 or view.status != "open":

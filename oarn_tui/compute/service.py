@@ -2,13 +2,15 @@
 
 The pipeline asks `decide(requirements)` before claiming and `await run(task)` to execute; the
 service counts running tasks for `max_concurrent_tasks` and reads live telemetry from the
-"hardware" service. Workers are stopped with the node.
+hardware face it was handed (`ComputeService(hardware=...)`). Executors are stopped with the
+node. Its status section is the document's `compute` and `sandbox` blocks.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from oarn_tui.compute import sandbox
 from oarn_tui.compute.policy import AcceptancePolicy, Decision, TaskRequirements
@@ -19,25 +21,31 @@ from oarn_tui.compute.pool import (
     SandboxSettings,
     TokenCallback,
 )
-from oarn_tui.core.service import ServiceBase
+from oarn_tui.core.service import ServiceBase, ServiceHost
+
+if TYPE_CHECKING:
+    from oarn_tui.config import NodeConfig
+    from oarn_tui.hardware.face import HardwareFace
 
 
 class ComputeService(ServiceBase):
     name = "compute"
     depends_on: tuple[str, ...] = ("hardware",)
 
-    def __init__(self) -> None:
+    def __init__(self, hardware: HardwareFace | None = None) -> None:
+        """`hardware` gives the live telemetry the policy decides on (None: decide without)."""
+        self.hardware = hardware
         self.pool: ExecutorPool | None = None
         self.policy: AcceptancePolicy | None = None
-        self.runtime: Any = None
+        self.runtime: ServiceHost | None = None
         self.running = 0
         self._state, self._reason = "stopped", "not started"
 
-    async def start(self, runtime: Any) -> None:
+    async def start(self, runtime: ServiceHost) -> None:
         self.runtime = runtime
         config = runtime.config
         self.pool = ExecutorPool(SandboxSettings.from_config(config),
-                                 max_workers=config.compute.max_concurrent_tasks)
+                                 max_executors=config.compute.max_concurrent_tasks)
         self.policy = AcceptancePolicy.from_config(config)
         await asyncio.to_thread(sandbox.status)  # probe once, off the loop (cached)
         self._state, self._reason = "running", "ready"
@@ -50,17 +58,18 @@ class ComputeService(ServiceBase):
     def status(self) -> dict[str, Any]:
         stats = self.pool.stats if self.pool else {}
         return {"state": self._state, "reason": self._reason, "running": self.running,
-                "workers": len(self.pool.workers) if self.pool else 0, **stats}
+                "workers": len(self.pool.executors) if self.pool else 0, **stats}
 
-    def contribute_status(self, doc: dict[str, Any]) -> None:
-        """Adds `compute` to `status --json`: running tasks and live workers."""
-        doc["compute"] = {"running": self.running,
-                          "workers": [{"pid": w.pid, "model": w.spec.model_path,
-                                       "busy": w.busy} for w in self.pool.workers]
-                          if self.pool else []}
-        doc["sandbox"] = (sandbox.peek() or sandbox.status()).to_dict()
+    def status_fields(self) -> Mapping[str, Any]:
+        """`compute` (running tasks and live executors; field names unchanged) and `sandbox`
+        for `status --json`."""
+        return {"compute": {"running": self.running,
+                            "workers": [{"pid": w.pid, "model": w.spec.model_path,
+                                         "busy": w.busy} for w in self.pool.executors]
+                            if self.pool else []},
+                "sandbox": (sandbox.peek() or sandbox.status()).to_dict()}
 
-    def config_changed(self, config: Any, live: list[str]) -> None:
+    def config_changed(self, config: NodeConfig, live: list[str]) -> None:
         if self.policy is not None:
             self.policy.update(config.compute, config.min_reward_wei)
             self.policy.task_timeout_s = config.compute.task_timeout_s
@@ -72,10 +81,9 @@ class ComputeService(ServiceBase):
         status = sandbox.peek() or sandbox.status()
         if not status.ok:  # fail closed: no network task runs outside the sandbox
             return Decision(False, status.refusal())
-        if self.runtime is not None and not getattr(self.runtime, "accepting", True):
+        if self.runtime is not None and not self.runtime.accepting:
             return Decision(False, "paused: not accepting new tasks")
-        hardware = self.runtime.services.get("hardware") if self.runtime else None
-        telemetry = hardware.latest if hardware is not None else None
+        telemetry = self.hardware.latest if self.hardware is not None else None
         return self.policy.decide(requirements, telemetry, self.running)
 
     async def run(self, task: InferenceTask, on_token: TokenCallback | None = None

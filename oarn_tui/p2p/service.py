@@ -1,10 +1,11 @@
 """`P2PService`: the p2p node inside the runtime (name "p2p", depends on "wallet").
 
-Identity and account binding come from the unlocked wallet. Without one the service still runs
-with an ephemeral key and reports itself degraded (its gossip carries no account binding, so
-peers that require bindings ignore it). Connected peers are mirrored into `runtime.peers`.
-When the `storage` service runs, bitswap serves its blockstore, the exchange becomes its
-fetcher (`set_fetcher`), and pinned roots are provided in the DHT (Kubo's "pinned" strategy).
+Identity and account binding come from the unlocked wallet (the `wallet=` face it is handed).
+Without one the service still runs with an ephemeral key and reports itself degraded (its gossip
+carries no account binding, so peers that require bindings ignore it). Connected peers are
+mirrored into `runtime.peers`. When it is handed the `storage=` face, bitswap serves its
+blockstore, the exchange becomes its fetcher (`set_fetcher`), and pinned roots are provided in
+the DHT (Kubo's "pinned" strategy).
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oarn_tui.core.service import ServiceBase
+from oarn_tui.core.service import ServiceBase, ServiceHost
 from oarn_tui.p2p.host import generate_identity
 from oarn_tui.p2p.messages import PROTOCOL_STATUS, AccountBinding
 from oarn_tui.p2p.node import NodeOptions, P2PNode, PrivacyOptions
+
+if TYPE_CHECKING:
+    from oarn_tui.storage.face import StorageFace
+    from oarn_tui.wallet.face import WalletFace
 
 log = logging.getLogger("oarn.p2p.service")
 PEER_SYNC_INTERVAL_S = 2.0
@@ -60,7 +66,11 @@ class P2PService(ServiceBase):
     depends_on: tuple[str, ...] = ("wallet", "storage")
 
     def __init__(self, bootstrap: list[str] | None = None,
-                 reprovide_interval_s: float = REPROVIDE_INTERVAL_S) -> None:
+                 reprovide_interval_s: float = REPROVIDE_INTERVAL_S, *,
+                 wallet: WalletFace | None = None, storage: StorageFace | None = None) -> None:
+        """`wallet` gives the identity and binding, `storage` the blocks bitswap serves."""
+        self.wallet = wallet
+        self.storage = storage
         self.bootstrap = list(bootstrap or [])
         self.reprovide_interval_s = reprovide_interval_s
         self.node: P2PNode | None = None
@@ -73,7 +83,7 @@ class P2PService(ServiceBase):
         self.exchange: Any = None
         self.provided: set[str] = set()
 
-    async def start(self, runtime: Any) -> None:
+    async def start(self, runtime: ServiceHost) -> None:
         self._runtime = runtime
         config = runtime.config
         if config.network.mode == "local":
@@ -101,7 +111,8 @@ class P2PService(ServiceBase):
             from oarn_tui.storage.exchange import BitswapExchange
 
             self.exchange = BitswapExchange(self.node, blocks, adapter)
-            runtime.services["storage"].set_fetcher(self.exchange)
+            if self.storage is not None:
+                self.storage.set_fetcher(self.exchange)
             self._reprovide_task = asyncio.create_task(self._reprovide(blocks))
         events = getattr(runtime, "events", None)
         if events is not None:
@@ -112,8 +123,7 @@ class P2PService(ServiceBase):
             commands.register("p2p.peers", self._peers_command)
 
     def _identity(self, runtime: Any) -> tuple[Any, AccountBinding | None, str]:
-        wallet = getattr(runtime, "services", {}).get("wallet")
-        unlocked = getattr(wallet, "unlocked", None)
+        unlocked = self.wallet.unlocked if self.wallet is not None else None
         if unlocked is None:
             return (generate_identity(), None,
                     "no unlocked wallet: running with an ephemeral peer key and no account "
@@ -121,11 +131,13 @@ class P2PService(ServiceBase):
         signature = bytes(unlocked.binding_signature)
         return unlocked.key_pair, AccountBinding(unlocked.address, "0x" + signature.hex()), ""
 
-    @staticmethod
-    def _blockstore(runtime: Any) -> Any:
-        storage_service = getattr(runtime, "services", {}).get("storage")
-        storage = getattr(storage_service, "storage", None)
-        return getattr(storage, "blocks", None)
+    def _blockstore(self, runtime: Any) -> Any:
+        if self.storage is None:
+            return None
+        try:
+            return self.storage.blocks
+        except RuntimeError:  # the storage service did not start
+            return None
 
     async def _reprovide(self, blocks: Any) -> None:
         """Provide every pinned root in the DHT now and every interval (new pins included)."""
@@ -176,7 +188,8 @@ class P2PService(ServiceBase):
                     await task
         self._sync_task = self._reprovide_task = None
         if self.exchange is not None:
-            self._runtime.services["storage"].set_fetcher(None)
+            if self.storage is not None:
+                self.storage.set_fetcher(None)
             self.exchange = None
         if self.node is not None:
             await self.node.stop()
@@ -206,11 +219,12 @@ class P2PService(ServiceBase):
             return self._state
         return "connected" if snapshot.get("peers") else "no peers"
 
-    def contribute_status(self, doc: dict[str, Any]) -> None:
-        """Fill `status --json`: peer_id, listen_addrs, topics, network {state, reachable}."""
+    def status_fields(self) -> Mapping[str, Any]:
+        """`status --json`'s peer_id (while running), listen_addrs, topics and
+        network {state, reachable, reachable_basis}."""
         status = self.status()
+        fields: dict[str, Any] = {"listen_addrs": status["listen_addrs"],
+                                  "topics": status["topics"], "network": status["network"]}
         if status["peer_id"]:
-            doc["peer_id"] = status["peer_id"]
-        doc["listen_addrs"] = status["listen_addrs"]
-        doc["topics"] = status["topics"]
-        doc.setdefault("network", {}).update(status["network"])
+            fields["peer_id"] = status["peer_id"]
+        return fields

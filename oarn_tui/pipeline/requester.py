@@ -29,11 +29,11 @@ class Requester:
 
     def __init__(self, handles: Handles) -> None:
         self.h = handles
-        self.ledger = handles.runtime.ledger
+        self.ledger = handles.host.ledger
         self._submit_lock = asyncio.Lock()
 
     async def _store(self, source: Path | bytes) -> str:
-        return str(await self.h.storage.storage.local.add_file(source))
+        return str(await self.h.storage.local.add_file(source))
 
     async def submit(self, *, model: str, input_path: Path, reward_wei: int, redundancy: int = 1,
                      deadline_s: int = 600, min_vram_mb: int = 0, min_ram_mb: int = 0,
@@ -78,7 +78,7 @@ class Requester:
                                note=f"submitted with R = {redundancy}",
                                details={"redundancy": redundancy, "deadline": spec.deadline,
                                         "submitted_at": time.time()})
-        self.h.runtime.events.publish("task.stage", task_id=key, stage="requested",
+        self.h.host.events.publish("task.stage", task_id=key, stage="requested",
                                       note="submitted", tx_hash="")
         await self._announce([task_item(task_id, model_cid=model_cid, input_cid=input_cid,
                                         framework=framework, reward_wei=reward_wei,
@@ -89,8 +89,8 @@ class Requester:
     async def _announce(self, items: list[dict[str, Any]]) -> None:
         from oarn_tui.p2p.messages import TOPIC_TASKS
 
-        node = getattr(self.h.p2p, "node", None) if self.h.p2p is not None else None
-        exchange = self.h.storage.fetcher
+        node = self.h.p2p.node if self.h.p2p is not None else None
+        exchange = self.h.storage.exchange
         if exchange is not None:
             for item in items:
                 for cid in (item["model_cid"], item["input_cid"]):
@@ -128,7 +128,7 @@ class Requester:
                     self._stage(key, "result_ready" if task.results else "refunded",
                                 "finalized on chain" if task.results else
                                 "deadline passed without results; escrow refunded",
-                                tx_hash="0x" + bytes(receipt["transactionHash"]).hex())
+                                tx_hash=receipt.tx_hash)
                 await asyncio.sleep(POLL_S)
                 continue
             await asyncio.sleep(POLL_S)
@@ -143,7 +143,7 @@ class Requester:
         if record is not None and record.stage == stage:
             return
         self.ledger.transition(key, stage, note=note, tx_hash=tx_hash, role="requester")
-        self.h.runtime.events.publish("task.stage", task_id=key, stage=stage, note=note,
+        self.h.host.events.publish("task.stage", task_id=key, stage=stage, note=note,
                                       tx_hash=tx_hash)
 
     async def result_cid(self, task_id: int) -> tuple[str, str]:
@@ -168,12 +168,12 @@ class Requester:
         from oarn_tui.storage.limits import ContentRefused
 
         cid, expected = await self.result_cid(task_id)
-        exchange = self.h.storage.fetcher
-        blocks = self.h.storage.storage.blocks
+        exchange = self.h.storage.exchange
+        blocks = self.h.storage.blocks
         try:
             if exchange is not None and not blocks.dag_complete(cid):
                 await exchange.fetch(as_cid(cid))
-            size = await self.h.storage.storage.local.save_verified(cid, out, expected)
+            size = await self.h.storage.local.save_verified(cid, out, expected)
         except DigestMismatch as exc:
             raise RequestError(f"result {cid} does not match the hash on chain: {exc}") from None
         except ContentRefused as exc:
@@ -187,5 +187,5 @@ class Requester:
     async def cancel(self, task_id: int) -> dict[str, Any]:
         receipt = await self.h.contracts.cancel(task_id)
         self._stage(str(task_id), "cancelled", "cancelled before any claim",
-                    tx_hash="0x" + bytes(receipt["transactionHash"]).hex())
+                    tx_hash=receipt.tx_hash)
         return {"task_id": task_id, "cancelled": True}

@@ -5,6 +5,9 @@ Chain-discovered ids are queued as they come (the chain bounds them). Gossip ann
 hints that go through `intake.AnnouncementIntake` (budgets per origin before any RPC, the chain's
 task counter, capped and expiring queues); an announced id that the chain does not have leaves no
 ledger row.
+
+It is handed the faces of the chain, storage, compute and p2p services (and the metrics'
+inference timer) when the runtime is assembled; its status section is the `pipeline` block.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oarn_tui.core.service import ServiceBase
+from oarn_tui.core.service import Handler, ServiceBase, ServiceHost
 from oarn_tui.pipeline.announce import announced_task_ids, model_names
 from oarn_tui.pipeline.intake import (
     AnnouncementIntake,
@@ -31,11 +35,20 @@ from oarn_tui.pipeline.requester import Requester, RequestError
 from oarn_tui.pipeline.worker import (
     ACTIVE_STAGES,
     Handles,
+    InferenceTimer,
     PermanentFailure,
     TaskNotOnChain,
     TaskRun,
     transient,
 )
+
+if TYPE_CHECKING:
+    from oarn_tui.chain.bindings import TaskView
+    from oarn_tui.chain.face import ChainFace
+    from oarn_tui.compute.face import ComputeFace
+    from oarn_tui.p2p.face import P2PFace
+    from oarn_tui.p2p.messages import Envelope
+    from oarn_tui.storage.face import StorageFace
 
 log = logging.getLogger("oarn.pipeline")
 
@@ -51,8 +64,13 @@ class PipelineService(ServiceBase):
     name = "pipeline"
     depends_on: tuple[str, ...] = ("wallet", "chain", "storage", "compute", "p2p", "hardware")
 
-    def __init__(self, *, worker: bool = True) -> None:
+    def __init__(self, *, chain: ChainFace, storage: StorageFace, compute: ComputeFace,
+                 p2p: P2PFace | None = None, metrics: InferenceTimer | None = None,
+                 worker: bool = True) -> None:
+        """`worker=False`: a requester-only node (it never claims tasks)."""
         self.worker = worker
+        self.chain, self.storage, self.compute, self.p2p = chain, storage, compute, p2p
+        self.metrics = metrics
         self.handles: Handles | None = None
         self.requester: Requester | None = None
         self.class_id = 0
@@ -70,28 +88,23 @@ class PipelineService(ServiceBase):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, runtime: Any) -> None:
+    async def start(self, host: ServiceHost) -> None:
         from oarn_tui.pipeline.classes import node_class
 
-        services = runtime.services
-        missing = [name for name in ("chain", "storage", "compute") if name not in services]
-        if missing:
-            self._state, self._reason = "degraded", f"missing services: {', '.join(missing)}"
-            return
-        self.handles = Handles(runtime, services["chain"], services["storage"],
-                               services["compute"], services.get("p2p"))
+        self.handles = Handles(host, self.chain, self.storage, self.compute, self.p2p,
+                               self.metrics)
         self.requester = Requester(self.handles)
-        self.class_id, self.class_key = node_class(runtime.config)
-        self._register_commands(runtime)
-        p2p = services.get("p2p")
-        if p2p is not None and getattr(p2p, "node", None) is not None:
+        self.class_id, self.class_key = node_class(host.config)
+        self._register_commands(host)
+        node = self.p2p.node if self.p2p is not None else None
+        if node is not None:
             from oarn_tui.p2p.messages import TOPIC_TASKS
 
-            p2p.node.subscribe(TOPIC_TASKS, self._on_announcement)
+            node.subscribe(TOPIC_TASKS, self._on_announcement)
         self._loops = [asyncio.create_task(self._discover_from_chain(), name="pipeline-chain"),
                        asyncio.create_task(self._dispatch(), name="pipeline-dispatch")]
         self._state, self._reason = "running", "waiting for the chain" \
-            if services["chain"].contracts is None else "ready"
+            if self.chain.contracts is None else "ready"
 
     async def stop(self) -> None:
         for task in [*self._loops, *self._active.values()]:
@@ -111,14 +124,15 @@ class PipelineService(ServiceBase):
     def queued(self) -> int:
         return len(self._queue) + len(self._hints)
 
-    def contribute_status(self, doc: dict[str, Any]) -> None:
-        doc["pipeline"] = {"active": sorted(str(t) for t in self._active),
-                           "queued": self.queued, "worker": self.worker,
-                           "determinism_class": {"id": self.class_id, "key": self.class_key},
-                           "announcements": {**self.intake.stats,
-                                             "expired": self._hints.expired,
-                                             "dropped": self._hints.dropped,
-                                             "counter_reads": self.intake.counter.reads}}
+    def status_fields(self) -> Mapping[str, Any]:
+        """The `pipeline` block: active and queued tasks, role, class, announcement intake."""
+        return {"pipeline": {"active": sorted(str(t) for t in self._active),
+                             "queued": self.queued, "worker": self.worker,
+                             "determinism_class": {"id": self.class_id, "key": self.class_key},
+                             "announcements": {**self.intake.stats,
+                                               "expired": self._hints.expired,
+                                               "dropped": self._hints.dropped,
+                                               "counter_reads": self.intake.counter.reads}}}
 
     # -- discovery ----------------------------------------------------------------------------
 
@@ -137,21 +151,22 @@ class PipelineService(ServiceBase):
         self._wake.set()
 
     async def _task_count(self) -> int:
-        if self.handles is None or self.handles.chain.contracts is None:
+        contracts = self.chain.contracts
+        if self.handles is None or contracts is None:
             raise ConnectionError("chain not ready")
-        return await self.handles.chain.contracts.task_count()
+        return await contracts.task_count()
 
     def _handled(self, task_id: int) -> bool:
         """Running, or already ended in the ledger: an announcement of it costs nothing more."""
         if task_id in self._active:
             return True
-        ledger = self.handles.runtime.ledger if self.handles else None
+        ledger = self.handles.host.ledger if self.handles else None
         return ledger is not None and ledger.get(str(task_id)) is not None
 
-    async def _on_announcement(self, envelope: Any) -> None:
+    async def _on_announcement(self, envelope: Envelope) -> None:
         if not self.worker:
             return
-        node = getattr(self.handles.p2p, "node", None) if self.handles else None
+        node = self.p2p.node if self.p2p is not None else None
         if node is not None and node.scores.score(envelope.sender) < MIN_ANNOUNCER_SCORE:
             log.info("ignored announcement from low-scored peer %s", envelope.sender)
             return
@@ -166,9 +181,6 @@ class PipelineService(ServiceBase):
         self._wake.set()
 
     async def _discover_from_chain(self) -> None:
-        from oarn_tui.chain.contracts import abi
-        from oarn_tui.chain.events import LogPoller
-
         assert self.handles is not None
         chain = self.handles.chain
         await chain.connected.wait()
@@ -177,15 +189,12 @@ class PipelineService(ServiceBase):
         if self.worker:
             await self._resume()
         contracts = chain.contracts
-        poller = LogPoller(contracts.client.pool, [contracts.addresses["task_registry"]],
-                           [abi("TaskRegistry")],
-                           confirmations=self.handles.runtime.config.blockchain.confirmations,
-                           event_names=["TaskSubmitted"])
+        poller = chain.task_event_poller(event_names=["TaskSubmitted"])
         # The events start at the head read BEFORE the scan of the open tasks: a task submitted
         # meanwhile is in both (offers merge), never in neither (a just-restarted worker lost
         # such tasks). Unreadable head: the events start at block 0.
         with contextlib.suppress(Exception):
-            poller.next_block = int(await contracts.client.block_number()) + 1
+            poller.next_block = await contracts.block_number() + 1
         with contextlib.suppress(Exception):
             for view in await contracts.open_tasks(limit=100):
                 self.offer(view.task_id)
@@ -204,7 +213,7 @@ class PipelineService(ServiceBase):
     async def _resume(self) -> None:
         """After a restart: continue every task the ledger shows in flight."""
         assert self.handles is not None
-        for record in self.handles.runtime.ledger.in_stages(ACTIVE_STAGES):
+        for record in self.handles.host.ledger.in_stages(ACTIVE_STAGES):
             if record.role != "worker":
                 continue
             log.info("resuming task %s from %s", record.task_id, record.stage)
@@ -233,7 +242,7 @@ class PipelineService(ServiceBase):
             task_id, hint = item
             if task_id in self._active:
                 continue
-            while len(self._active) >= self.handles.runtime.config.compute.max_concurrent_tasks:
+            while len(self._active) >= self.handles.host.config.compute.max_concurrent_tasks:
                 await asyncio.sleep(0.05)
             self._active[task_id] = asyncio.create_task(self._run(task_id, hint=hint),
                                                         name=f"task-{task_id}")
@@ -241,10 +250,10 @@ class PipelineService(ServiceBase):
     async def _run(self, task_id: int, *, force: bool = False, hint: Hint | None = None
                    ) -> None:
         assert self.handles is not None
-        ledger = self.handles.runtime.ledger
+        ledger = self.handles.host.ledger
         seen_at = self._seen_at.pop(task_id, None) or (hint.seen_at if hint else None)
 
-        def on_chain(view: Any) -> None:
+        def on_chain(view: TaskView) -> None:
             if hint is not None:
                 self.intake.confirmed(hint, view.requester)
 
@@ -280,18 +289,18 @@ class PipelineService(ServiceBase):
 
     def _fail(self, task_id: int, reason: str) -> None:
         assert self.handles is not None
-        ledger = self.handles.runtime.ledger
+        ledger = self.handles.host.ledger
         record = ledger.get(str(task_id))
         if record is not None and record.stage in ("rejected", "released", "failed"):
             return
         ledger.transition(str(task_id), "failed", note=reason, failure_reason=reason[:300])
-        self.handles.runtime.events.publish("task.stage", task_id=str(task_id), stage="failed",
+        self.handles.host.events.publish("task.stage", task_id=str(task_id), stage="failed",
                                             note=reason, tx_hash="")
         log.warning("task %s failed: %s", task_id, reason)
 
     # -- commands -----------------------------------------------------------------------------
 
-    def _register_commands(self, runtime: Any) -> None:
+    def _register_commands(self, host: ServiceHost) -> None:
         from oarn_tui.core.service import CommandError
 
         def requester() -> Requester:
@@ -329,11 +338,13 @@ class PipelineService(ServiceBase):
                 raise CommandError(f"task {task_id} is already being worked on")
             self._known.add(task_id)
             await self._run(task_id, force=force)
-            record = runtime.ledger.get(str(task_id))
+            record = host.ledger.get(str(task_id))
             if record is None:  # the chain has no such task (nothing was written)
                 raise CommandError(f"no task {task_id} on chain")
             return record.to_dict()
 
-        for name, handler in {"task.submit": submit, "task.wait": wait, "task.result": result,
-                              "task.cancel": cancel, "task.claim": claim}.items():
-            runtime.commands.register(name, handler)
+        handlers: dict[str, Handler] = {"task.submit": submit, "task.wait": wait,
+                                        "task.result": result, "task.cancel": cancel,
+                                        "task.claim": claim}
+        for name, handler in handlers.items():
+            host.commands.register(name, handler)

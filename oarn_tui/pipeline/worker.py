@@ -16,11 +16,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from aiohttp import ClientError
+from web3.exceptions import Web3RPCError
+
+from oarn_tui.chain.bindings import ContractRevert, OarnContracts
+from oarn_tui.chain.client import ChainError, TxRejected, TxReverted
 from oarn_tui.pipeline.classes import ANY_CLASS
 from oarn_tui.storage.cid import CID, CIDError, as_cid
+from oarn_tui.storage.fetch import FetchError
 from oarn_tui.storage.limits import ContentRefused
+
+if TYPE_CHECKING:
+    from oarn_tui.chain.bindings import TaskView
+    from oarn_tui.chain.face import ChainFace
+    from oarn_tui.compute.face import ComputeFace
+    from oarn_tui.core.service import ServiceHost
+    from oarn_tui.p2p.face import P2PFace
+    from oarn_tui.storage.face import StorageFace
 
 log = logging.getLogger("oarn.pipeline")
 
@@ -43,7 +57,7 @@ class TaskNotOnChain(PermanentFailure):
     written to the ledger for it."""
 
 
-def task_cids(view: Any) -> tuple[CID, CID]:
+def task_cids(view: TaskView) -> tuple[CID, CID]:
     """The task's model and input CIDs, parsed from the chain's strings before anything touches
     the filesystem (file names are built from the parsed CIDs only, never from chain text)."""
     parsed = []
@@ -56,44 +70,50 @@ def task_cids(view: Any) -> tuple[CID, CID]:
     return parsed[0], parsed[1]
 
 
+class InferenceTimer(Protocol):
+    """Where inference wall times go (the runtime's Prometheus metrics)."""
+
+    def observe_inference(self, seconds: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class Handles:
-    """The services a pipeline run uses, resolved once the runtime has started them."""
+    """What a pipeline run uses: the node that hosts it and the faces of the services it
+    needs, handed in when the runtime is assembled."""
 
-    runtime: Any
-    chain: Any
-    storage: Any
-    compute: Any
-    p2p: Any | None
+    host: ServiceHost
+    chain: ChainFace
+    storage: StorageFace
+    compute: ComputeFace
+    p2p: P2PFace | None = None
+    metrics: InferenceTimer | None = None
 
     @property
-    def contracts(self) -> Any:
+    def contracts(self) -> OarnContracts:
         contracts = self.chain.contracts
         if contracts is None:
             raise ConnectionError(f"chain not ready: {self.chain.reason}")
         return contracts
 
 
+NEVER_TRANSIENT: tuple[type[BaseException], ...] = (ContractRevert, TxRejected, TxReverted,
+                                                     ContentRefused, PermanentFailure)
+"""A revert, a refused transaction, refused content or a lost task: retrying cannot help."""
+TRANSIENT: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError, FetchError,
+                                              ChainError, Web3RPCError, ClientError)
+"""The network, the RPC (web3's and aiohttp's errors, the chain's RpcUnavailable / TxTimeout
+/ ChainError) or content not reachable yet (storage's FetchError, NoProviders...)."""
+
+
 def transient(exc: BaseException) -> bool:
     """Worth retrying: the network, the RPC or content not reachable yet; never a revert."""
-    from oarn_tui.chain.bindings import ContractRevert
-    from oarn_tui.storage.fetch import FetchError
-
-    if isinstance(exc, ContractRevert):
+    if isinstance(exc, NEVER_TRANSIENT):
         return False
-    return isinstance(exc, ConnectionError | TimeoutError | OSError | FetchError) or \
-        type(exc).__name__ in ("RpcUnavailable", "TxTimeout", "ChainError", "NoProviders",
-                               "Web3RPCError", "ClientError", "ServerDisconnectedError")
+    return isinstance(exc, TRANSIENT)
 
 
 def _revert_name(exc: BaseException) -> str:
     return str(getattr(exc, "error", "")).rsplit(".", 1)[-1]
-
-
-def _tx_hash(receipt: Any) -> str:
-    raw = receipt.get("transactionHash") if isinstance(receipt, dict) else \
-        getattr(receipt, "transactionHash", b"")
-    return "0x" + bytes(raw).hex() if raw else ""
 
 
 class TaskRun:
@@ -102,7 +122,7 @@ class TaskRun:
     def __init__(self, handles: Handles, task_id: int, *, class_id: int,
                  model_name: str = "", force: bool = False,
                  discovered_at: float | None = None,
-                 on_chain: Callable[[Any], None] | None = None) -> None:
+                 on_chain: Callable[[TaskView], None] | None = None) -> None:
         self.h = handles
         self.on_chain = on_chain  # told the task's chain view once the chain confirms it
         self.task_id = task_id
@@ -111,8 +131,8 @@ class TaskRun:
         self.model_name = model_name
         self.force = force
         self.discovered_at = discovered_at
-        self.ledger = handles.runtime.ledger
-        self.work_dir = handles.runtime.home / "work"
+        self.ledger = handles.host.ledger
+        self.work_dir = handles.host.home / "work"
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -120,7 +140,7 @@ class TaskRun:
         details = fields.pop("details", None)
         self.ledger.transition(self.key, stage, note=note, tx_hash=tx_hash, details=details,
                                **fields)
-        self.h.runtime.events.publish("task.stage", task_id=self.key, stage=stage, note=note,
+        self.h.host.events.publish("task.stage", task_id=self.key, stage=stage, note=note,
                                       tx_hash=tx_hash)
         log.info("task %s %s%s", self.key, stage, f": {note}" if note else "",
                  extra={"task_id": self.key, "stage": stage, "tx_hash": tx_hash})
@@ -168,7 +188,7 @@ class TaskRun:
             await self._reveal(view)
         return await self._await_payment(view)
 
-    async def _accept(self, view: Any) -> bool:
+    async def _accept(self, view: TaskView) -> bool:
         from oarn_tui.compute.policy import TaskRequirements
 
         now = await self.h.contracts.chain_time()
@@ -192,7 +212,7 @@ class TaskRun:
         elif view.determinism not in (ANY_CLASS, self.class_id) and not self.force:
             reason = (f"needs determinism class {view.determinism}, this node is "
                       f"{self.class_id}")
-        elif not self.force and not self.h.runtime.accepting:
+        elif not self.force and not self.h.host.accepting:
             reason = "accepting is paused"
         elif view.redundancy > 1 and await self._disagrees_too_often():
             reason = ("this node's results disagreed on chain too often; taking only R = 1 "
@@ -205,8 +225,9 @@ class TaskRun:
                 reward_wei=view.reward_per_executor, local_names=local_names))
             reason = "" if decision.accepted else decision.reason
         label = local_names[0] if local_names else (self.model_name or view.model_cid[:16])
-        common = {"model": label[:64], "model_cid": view.model_cid[:100],
-                  "input_cid": view.input_cid[:100], "reward_wei": view.reward_per_executor}
+        common: dict[str, Any] = {"model": label[:64], "model_cid": view.model_cid[:100],
+                                  "input_cid": view.input_cid[:100],
+                                  "reward_wei": view.reward_per_executor}
         if reason:
             self._stage("rejected", reason, failure_reason=reason, **common)
             return False
@@ -219,7 +240,7 @@ class TaskRun:
         """Names this node's own model store (`oarn model add/pull`) binds to `model_cid`."""
         from oarn_tui.compute.policy import names_bound_to
 
-        models = getattr(getattr(self.h.storage, "storage", None), "models", None)
+        models = self.h.storage.models
         if models is None:
             return ()
         try:
@@ -251,19 +272,19 @@ class TaskRun:
                 self._stage("rejected", f"claim refused: {reason}", failure_reason=reason)
                 raise PermanentFailure(reason) from None
             raise
-        self._stage("claimed", "claimed on chain", tx_hash=_tx_hash(receipt))
+        self._stage("claimed", "claimed on chain", tx_hash=receipt.tx_hash)
 
-    async def _requester_peer(self, view: Any) -> str | None:
+    async def _requester_peer(self, view: TaskView) -> str | None:
         """The requester's peer ID from the registry (it registered when its node started)."""
         with contextlib.suppress(Exception):
             return (await self.h.contracts.get_node(view.requester))["peer_id"] or None
         return None
 
     async def _fetch_cid(self, cid: str, dest: Path, label: str, hint: str | None) -> Path:
-        storage = self.h.storage.storage
+        storage = self.h.storage
         if dest.exists():
             return dest
-        fetcher = self.h.storage.fetcher
+        fetcher = storage.exchange
         if fetcher is not None and not storage.blocks.dag_complete(cid):
 
             def progress(done: int, total: int | None) -> None:
@@ -285,7 +306,7 @@ class TaskRun:
             raise ConnectionError(f"{label} {cid} is not available yet: {exc}") from None
         return dest
 
-    async def _fetch(self, view: Any) -> tuple[Path, Path]:
+    async def _fetch(self, view: TaskView) -> tuple[Path, Path]:
         model_cid, input_cid = task_cids(view)  # canonical CID strings name the files
         self._stage("fetching", "model and input by CID")
         suffix = FRAMEWORK_SUFFIX.get(view.framework, "")
@@ -298,7 +319,7 @@ class TaskRun:
                                      "input", hint)
         return model, data
 
-    async def _execute(self, view: Any, model_path: Path, input_path: Path) -> Any:
+    async def _execute(self, view: TaskView, model_path: Path, input_path: Path) -> Any:
         from oarn_tui.compute.pool import InferenceTask, TaskFailed
         from oarn_tui.compute.tensors import load_tensors
 
@@ -314,17 +335,17 @@ class TaskRun:
                 model_format=view.framework, task_id=self.key))
         except TaskFailed as exc:
             raise PermanentFailure(exc.reason) from None
-        metrics = self.h.runtime.services.get("metrics")
-        if metrics is not None:
-            metrics.inference_seconds.observe(time.perf_counter() - started)
+        if self.h.metrics is not None:
+            self.h.metrics.observe_inference(time.perf_counter() - started)
         return result
 
     async def _store(self, result: Any) -> None:
         self._stage("storing", "result into the content store")
-        cid = str(await self.h.storage.storage.local.add_file(result.encoded))
+        cid = str(await self.h.storage.local.add_file(result.encoded))
         await self.h.storage.pin_result(cid)
-        if self.h.storage.fetcher is not None:
-            self.h.storage.fetcher.provide_later(as_cid(cid))
+        exchange = self.h.storage.exchange
+        if exchange is not None:
+            exchange.provide_later(as_cid(cid))
         self.ledger.update(self.key, result_cid=cid, result_hash=result.result_hash,
                            progress=1.0)
         self.ledger.transition(self.key, "storing", note=f"stored as {cid}",
@@ -332,7 +353,7 @@ class TaskRun:
                                         "determinism": result.determinism.to_dict(),
                                         "timings_ms": result.timings})
 
-    async def _submit(self, view: Any) -> None:
+    async def _submit(self, view: TaskView) -> None:
         details = self._details()
         cid, digest = details["result_cid"], bytes.fromhex(details["result_hash"])
         if view.redundancy == 1:
@@ -344,7 +365,7 @@ class TaskRun:
                     if claim.state == "revealed":  # a previous run's submit was mined
                         return
                 raise
-            self._stage("submitted", "result hash on chain", tx_hash=_tx_hash(receipt))
+            self._stage("submitted", "result hash on chain", tx_hash=receipt.tx_hash)
             await self._notify(cid, details["result_hash"])
             return
         salt = bytes.fromhex(details["salt"]) if "salt" in details else secrets.token_bytes(32)
@@ -354,7 +375,7 @@ class TaskRun:
         self._stage("submitted", "commitment on chain; revealing when all have committed")
         await self._reveal(view)
 
-    async def _reveal(self, view: Any) -> None:
+    async def _reveal(self, view: TaskView) -> None:
         details = self._details()
         deadline = time.monotonic() + max(view.deadline - time.time(), 0) + 60
         while time.monotonic() < deadline:
@@ -362,30 +383,26 @@ class TaskRun:
             if task.status != "open":
                 return
             if task.commitments + task.results >= task.redundancy or \
-                    await self.h.contracts.client.pool.call(
-                        lambda w3: self._reveal_open(w3)):
+                    await self.h.contracts.reveal_open(self.task_id):
                 break
             await asyncio.sleep(POLL_S)
         receipt = await self.h.contracts.reveal_result(
             self.task_id, bytes.fromhex(details["result_hash"]), details["result_cid"],
             bytes.fromhex(details["salt"]))
-        self._stage("submitted", "result revealed", tx_hash=_tx_hash(receipt))
+        self._stage("submitted", "result revealed", tx_hash=receipt.tx_hash)
         await self._notify(details["result_cid"], details["result_hash"])
-
-    async def _reveal_open(self, w3: Any) -> bool:
-        contract = self.h.contracts._contract(w3, "task_registry")
-        return bool(await contract.functions.revealOpen(self.task_id).call())
 
     async def _notify(self, cid: str, digest: str) -> None:
         from oarn_tui.p2p.messages import TOPIC_RESULTS
 
-        if self.h.p2p is None or getattr(self.h.p2p, "node", None) is None:
+        node = self.h.p2p.node if self.h.p2p is not None else None
+        if node is None:
             return
         with contextlib.suppress(Exception):
-            await self.h.p2p.node.publish(TOPIC_RESULTS, {"results": [
+            await node.publish(TOPIC_RESULTS, {"results": [
                 {"task_id": self.task_id, "result_cid": cid, "result_hash": digest}]})
 
-    async def _await_payment(self, view: Any) -> str:
+    async def _await_payment(self, view: TaskView) -> str:
         contracts = self.h.contracts
         limit = time.monotonic() + max(view.deadline - time.time(), 0) + 120
         while time.monotonic() < limit:
@@ -412,14 +429,7 @@ class TaskRun:
         return await self._record_payment()
 
     async def _record_payment(self) -> str:
-        from oarn_tui.chain.contracts import abi
-        from oarn_tui.chain.events import query_events
-
-        contracts = self.h.contracts
-        me = contracts.client.address
-        paid = [e for e in await query_events(
-            contracts.client.pool, contracts.addresses["task_registry"], abi("TaskRegistry"),
-            "ExecutorPaid", indexed={2: me}) if int(e.args["taskId"]) == self.task_id]
+        paid = await self.h.contracts.payments_to(self.task_id)
         if not paid:
             self._stage("failed", "finalized without paying this node (minority or late "
                         "result)", failure_reason="not paid")
@@ -432,5 +442,5 @@ class TaskRun:
         self._stage("rewarded", "paid", tx_hash=tx_hash,
                     details={"reward_wei": str(event.args["reward"]),
                              "bonus_wei": str(event.args["bonus"])})
-        self.h.runtime.events.publish("wallet.earned", task_id=self.key, amount_wei=str(total))
+        self.h.host.events.publish("wallet.earned", task_id=self.key, amount_wei=str(total))
         return "rewarded"

@@ -1,16 +1,20 @@
-"""Prometheus `/metrics`: read from the runtime at scrape time, so nothing is double-counted."""
+"""Prometheus `/metrics`: read from the runtime at scrape time, so nothing is double-counted.
+
+The pipeline reports inference wall times through `observe_inference` (it is handed the metrics
+service as its `InferenceTimer`); the status section is `metrics {url}`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from oarn_tui.core.service import ServiceBase
+from oarn_tui.core.service import ServiceBase, ServiceHost
 
 if TYPE_CHECKING:
     from oarn_tui.runtime.node import NodeRuntime
@@ -72,22 +76,31 @@ class MetricsService(ServiceBase):
     name = "metrics"
     depends_on: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: NodeRuntime | None = None) -> None:
+        """`runtime` is what the collector reads at scrape time (None: only the histograms)."""
+        self.runtime = runtime
         self.registry = CollectorRegistry()
         self.inference_seconds = Histogram("oarn_inference_seconds", "Inference wall time",
                                            buckets=LATENCY_BUCKETS, registry=self.registry)
         self.url = ""
         self._runner: Any = None
+        self._collector: RuntimeCollector | None = None
         self._state, self._reason = "stopped", ""
 
-    async def start(self, runtime: NodeRuntime) -> None:
+    def observe_inference(self, seconds: float) -> None:
+        """One inference took `seconds` of wall time (the pipeline calls this)."""
+        self.inference_seconds.observe(seconds)
+
+    async def start(self, host: ServiceHost) -> None:
         from aiohttp import web
 
-        config = runtime.config.metrics
+        config = host.config.metrics
         if not config.enabled:
             self._state, self._reason = "stopped", "disabled in config (metrics.enabled)"
             return
-        self.registry.register(RuntimeCollector(runtime))
+        if self.runtime is not None and self._collector is None:
+            self._collector = RuntimeCollector(self.runtime)
+            self.registry.register(self._collector)
 
         async def metrics(_request: Any) -> Any:
             body = generate_latest(self.registry)
@@ -113,5 +126,5 @@ class MetricsService(ServiceBase):
     def status(self) -> dict[str, Any]:
         return {"state": self._state, "reason": self._reason}
 
-    def contribute_status(self, doc: dict[str, Any]) -> None:
-        doc["metrics"] = {"url": self.url or None}
+    def status_fields(self) -> Mapping[str, Any]:
+        return {"metrics": {"url": self.url or None}}

@@ -3,7 +3,9 @@
 `open_storage(config)` builds the Blockstore (always local: bitswap serves from it), the
 `ContentStore` for `storage.backend` and the ModelStore. `StorageService` owns them inside the
 runtime, sweeps expired pins / enforces the cache limit periodically, offers the retention helpers
-(executor results, requester inputs) and registers the `storage.*` and `model.*` commands.
+(executor results, requester inputs) and registers the `storage.*` and `model.*` commands. Its
+face (`storage/face.py`) is what the pipeline and the p2p service use; its status section is the
+document's `transfer` block (bytes bitswap fetched and served).
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oarn_tui.config import NodeConfig
-from oarn_tui.core.service import ServiceBase
+from oarn_tui.core.service import ServiceBase, ServiceHost
 from oarn_tui.storage.blockstore import Blockstore
 from oarn_tui.storage.cid import CID, as_cid
 from oarn_tui.storage.content import ContentStore, LocalContentStore
 from oarn_tui.storage.fetch import BlockFetcher
 from oarn_tui.storage.limits import ContentRefused, DagLimits, FetchBudget
-from oarn_tui.storage.models import ModelStore
+from oarn_tui.storage.models import Describer, ModelStore
 from oarn_tui.storage.progress import ProgressMeter
+
+if TYPE_CHECKING:
+    from oarn_tui.storage.exchange import BitswapExchange
 
 BYTES_PER_GB = 10**9
 RESULT_REASON = "result"
@@ -52,7 +58,9 @@ def dag_limits(config: NodeConfig) -> DagLimits:
                      max_blocks=section.max_dag_blocks)
 
 
-def open_storage(config: NodeConfig, **blockstore_options: Any) -> Storage:
+def open_storage(config: NodeConfig, *, describe: Describer | None = None,
+                 **blockstore_options: Any) -> Storage:
+    """The home's storage; `describe` adds a model's compute fields to its manifest."""
     blocks = Blockstore(config.path(config.storage.blocks_path),
                         max_bytes=int(config.storage.max_cache_size_gb * BYTES_PER_GB),
                         **blockstore_options)
@@ -63,7 +71,7 @@ def open_storage(config: NodeConfig, **blockstore_options: Any) -> Storage:
 
         content = KuboContentStore(config.storage.kubo_api_url,
                                    config.path(config.storage.blocks_path) / "kubo-pins.json")
-    models = ModelStore(config.path(config.storage.model_cache_path), local)
+    models = ModelStore(config.path(config.storage.model_cache_path), local, describe)
     return Storage(blocks, local, content, models)
 
 
@@ -73,7 +81,8 @@ class StorageService(ServiceBase):
     name = "storage"
     depends_on: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, describe: Describer | None = None) -> None:
+        self.describe = describe  # a model file's compute fields, from the assembler
         self.storage: Storage | None = None
         self.fetcher: BlockFetcher | None = None
         self.result_retention_s = 24 * 3600.0
@@ -82,10 +91,10 @@ class StorageService(ServiceBase):
         self._sweeper: asyncio.Task[None] | None = None
         self._state = "stopped"
         self._reason = ""
-        self._runtime: Any = None
+        self._host: ServiceHost | None = None
 
-    async def start(self, runtime: Any) -> None:
-        self._runtime = runtime
+    async def start(self, host: ServiceHost) -> None:
+        self._host = runtime = host
         config: NodeConfig = runtime.config
         loop = asyncio.get_running_loop()
 
@@ -93,7 +102,8 @@ class StorageService(ServiceBase):
             loop.call_soon_threadsafe(lambda: runtime.events.publish(
                 "storage.corrupt_block", cid=str(cid)))
 
-        self.storage = await asyncio.to_thread(open_storage, config, on_corrupt=corrupt)
+        self.storage = await asyncio.to_thread(open_storage, config, describe=self.describe,
+                                             on_corrupt=corrupt)
         self.result_retention_s = config.storage.result_retention_h * 3600.0
         self.limits = dag_limits(config)
         self.max_task_bytes = config.storage.max_task_bytes
@@ -123,11 +133,43 @@ class StorageService(ServiceBase):
             data["backend"] = getattr(self.storage.content, "backend", "local")
         return data
 
+    def status_fields(self) -> Mapping[str, Any]:
+        """`transfer {received, sent}`: bytes bitswap fetched and served (while it runs)."""
+        exchange = self.exchange
+        if exchange is None:
+            return {}
+        return {"transfer": {"received": exchange.fetched_bytes,
+                             "sent": exchange.adapter.served_bytes}}
+
+    # -- the face (storage/face.py) ---------------------------------------------------------
+
+    @property
+    def local(self) -> LocalContentStore:
+        return self._require().local
+
+    @property
+    def blocks(self) -> Blockstore:
+        return self._require().blocks
+
+    @property
+    def models(self) -> ModelStore | None:
+        return self.storage.models if self.storage is not None else None
+
+    @property
+    def exchange(self) -> BitswapExchange | None:
+        """The fetcher when it is the bitswap exchange (the p2p service's), else None."""
+        fetcher = self.fetcher
+        if fetcher is None:
+            return None
+        from oarn_tui.storage.exchange import BitswapExchange
+
+        return fetcher if isinstance(fetcher, BitswapExchange) else None
+
     def set_fetcher(self, fetcher: BlockFetcher | None) -> None:
         """Use `fetcher` (the bitswap exchange) for pulls; it gets this node's content limits."""
         self.fetcher = fetcher
         if fetcher is not None and hasattr(fetcher, "limits"):
-            fetcher.limits = self.limits  # type: ignore[attr-defined]
+            fetcher.limits = self.limits
 
     def task_budget(self) -> FetchBudget:
         """A fresh disk quota (`storage.max_task_bytes`) for the fetches of one task."""
@@ -196,7 +238,8 @@ class StorageService(ServiceBase):
         storage = self._require()
         if self.fetcher is None:
             raise RuntimeError("pulling needs the p2p service (bitswap), which is not running")
-        runtime = self._runtime
+        runtime = self._host
+        assert runtime is not None  # _require() passed: started
 
         def publish(data: dict[str, Any]) -> None:
             runtime.events.publish("model.progress", cid=cid, **data)

@@ -7,9 +7,10 @@ without keys. The daemon unlocks *before* forking (prompt, keyring or password f
 either the `UnlockedWallet` or the passphrase; without either the service tries the headless
 sources itself (password file variable, systemd credential, keyring).
 
-Other services read `runtime.services["wallet"].unlocked` (an `UnlockedWallet` or None) or
-`.signer`. Events: `wallet.state` with `state`, `address`, `unlock`. Commands: `wallet.status`,
-`wallet.lock`. `contribute_status(doc)` fills `status --json`'s `wallet` block (and `peer_id`).
+Other services are handed this service as their `WalletFace` (`wallet/face.py`) and read
+`.unlocked` (an `UnlockedWallet` or None) or `.signer`. Events: `wallet.state` with `state`,
+`address`, `unlock`. Commands: `wallet.status`, `wallet.lock`. `status_fields()` is
+`status --json`'s `wallet` block (and `peer_id`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from oarn_tui.core.service import ServiceBase
+from oarn_tui.core.service import ServiceBase, ServiceHost
 from oarn_tui.wallet.errors import VaultMissing, WalletError
 from oarn_tui.wallet.signer import LocalSigner
 from oarn_tui.wallet.unlock import UnlockedWallet, open_wallet, unlock_vault_path, vault_path_of
@@ -66,7 +67,7 @@ class WalletService(ServiceBase):
         wallet = self.unlocked
         return wallet.signer if wallet is not None else None
 
-    async def start(self, runtime: Any) -> None:
+    async def start(self, runtime: ServiceHost) -> None:
         self._runtime = runtime
         await self.open(vault_path_of(runtime.config))
         register = getattr(getattr(runtime, "commands", None), "register", None)
@@ -135,13 +136,15 @@ class WalletService(ServiceBase):
             "unlock": self._method(),
         }
 
-    def contribute_status(self, doc: dict[str, Any]) -> None:
-        """Fill the runtime's `status --json` document: `wallet {address, state, unlock}`."""
+    def status_fields(self) -> Mapping[str, Any]:
+        """`wallet {address, state, unlock, reason}` and the vault's `peer_id` (the runtime
+        prefers the running p2p host's, see `NodeRuntime.status`)."""
         status = self.status()
-        wallet = doc.setdefault("wallet", {})
-        wallet.update({key: status[key] for key in ("address", "state", "unlock", "reason")})
-        if not doc.get("peer_id") and status["peer_id"]:
-            doc["peer_id"] = status["peer_id"]
+        fields: dict[str, Any] = {"wallet": {key: status[key] for key in
+                                             ("address", "state", "unlock", "reason")}}
+        if status["peer_id"]:
+            fields["peer_id"] = status["peer_id"]
+        return fields
 
     async def _status_command(self, **_params: Any) -> dict[str, Any]:
         return self.status()

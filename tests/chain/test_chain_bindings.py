@@ -115,7 +115,7 @@ async def test_events_arrive_only_after_confirmations(anvil: AnvilProcess,
     await pool.request("anvil_mine", ["0x1"])
     events = await poller.poll()
     assert [(e.name, e.args["value"], e.block_number) for e in events] == \
-        [("Transfer", 3 * TOKEN, receipt["blockNumber"])]
+        [("Transfer", 3 * TOKEN, receipt.block)]
     await pool.request("anvil_mine", ["0x3"])
     assert await poller.poll() == []  # never delivered twice
 

@@ -140,7 +140,7 @@ def test_second_process_uses_the_devnet(devnet_home: tuple[Path, dict],
             contracts = OarnContracts(client, found.contracts)
             receipt = await contracts.transfer("comp", "0x000000000000000000000000000000000000bEEF",
                                                12345)
-            out = {{"registry": found.registry, "status": receipt["status"],
+            out = {{"registry": found.registry, "status": receipt.status,
                     "balances": {{k: str(v) for k, v in (await contracts.balances()).items()}}}}
             await pool.close()
             print(json.dumps(out))

@@ -15,7 +15,6 @@ from oarn_tui.compute.service import ComputeService
 from oarn_tui.config import load_config
 from oarn_tui.hardware.nvml import Nvml
 from oarn_tui.hardware.service import HardwareService
-from oarn_tui.runtime.assemble import LinksService
 from oarn_tui.runtime.node import NodeRuntime
 from tests.compute import onnx_models
 from tests.hardware.fake_nvml import make_fake_pynvml, two_gpus
@@ -28,8 +27,8 @@ async def test_services_sample_decide_run_and_stop(tmp_path: Path) -> None:
     home.mkdir()
     config = load_config(home, env={"OARN_COMPUTE_TELEMETRY_INTERVAL_S": "0.1"})
     hardware = HardwareService(Nvml(module=make_fake_pynvml(two_gpus())))
-    compute = ComputeService()
-    runtime = NodeRuntime(config, [compute, hardware, LinksService()], log_to_file=False)
+    compute = ComputeService(hardware=hardware)
+    runtime = NodeRuntime(config, [compute, hardware], log_to_file=False)
     await runtime.start()
     try:
         assert runtime.service_states()["hardware"] == {"state": "running",

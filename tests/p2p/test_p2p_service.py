@@ -28,11 +28,15 @@ ENV = {"OARN_NETWORK_MODE": "standard", "OARN_NETWORK_LISTEN_HOST": "127.0.0.1"}
 def runtime_for(home: Path, bootstrap: list[str] | None = None,
                 with_wallet: bool = False) -> NodeRuntime:
     config = load_config(home, env=ENV)
-    services: list[object] = [StorageService(), P2PService(bootstrap, reprovide_interval_s=0.5)]
+    storage = StorageService()
+    wallet = None
     if with_wallet:
         payload = VaultPayload(bytearray(os.urandom(32)), bytearray(os.urandom(32)), False)
-        services.append(WalletService(
-            unlocked=UnlockedWallet(payload, "test", home / "wallet.vault")))
+        wallet = WalletService(unlocked=UnlockedWallet(payload, "test", home / "wallet.vault"))
+    services: list[object] = [storage, P2PService(bootstrap, reprovide_interval_s=0.5,
+                                                  wallet=wallet, storage=storage)]
+    if wallet is not None:
+        services.append(wallet)
     return NodeRuntime(config, services, log_to_file=False)  # type: ignore[arg-type]
 
 

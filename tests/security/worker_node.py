@@ -117,12 +117,14 @@ async def start_worker(chain: Chain, home: Path, env: dict[str, str] | None = No
     from oarn_tui.storage.service import StorageService
 
     runtime = NodeRuntime(load_config(home, env=env or {}), log_to_file=False)
-    for service in (StorageService(), HardwareService(), ComputeService(),
-                    ChainService(pool=chain.pool, addresses=chain.addresses,
+    storage, hardware = StorageService(), HardwareService()
+    compute = ComputeService(hardware=hardware)
+    chain_service = ChainService(pool=chain.pool, addresses=chain.addresses,
                                  peer_id=f"12D3KooWWorker{key_index}",
                                  signer=LocalSigner.from_key(chain.keys[key_index]),
-                                 health_interval_s=0.5),
-                    PipelineService()):
+                                 health_interval_s=0.5)
+    pipeline = PipelineService(chain=chain_service, storage=storage, compute=compute)
+    for service in (storage, hardware, compute, chain_service, pipeline):
         runtime.add_service(service)
     await runtime.start()
     deadline = time.monotonic() + 60
