@@ -186,7 +186,7 @@ class Blockstore:
         in one index transaction and without an fsync per block: a fetched block can be
         fetched again, and every read re-hashes it, so a block torn by a power loss is dropped
         and fetched anew, never served. Returns how many were new."""
-        parsed: list[tuple[str, bytes, list[CID]]] = []
+        parsed: list[tuple[str, bytes, tuple[CID, ...]]] = []
         for cid, data in blocks:
             try:
                 parsed.append((cid.key, data, block_links(cid, data)))
@@ -194,7 +194,7 @@ class Blockstore:
                 raise BlockMismatch(f"{cid} is not valid dag-pb: {exc}") from None
         new = 0
         with self._lock:
-            fresh: list[tuple[str, bytes, list[CID]]] = []
+            fresh: list[tuple[str, bytes, tuple[CID, ...]]] = []
             for key, data, children in parsed:
                 if self._db.execute("SELECT 1 FROM blocks WHERE key = ?", (key,)).fetchone():
                     if self._path(key).exists():

@@ -522,9 +522,9 @@ class BitswapEngine:
             if missing:
                 return f"no connected peer has {missing[0].cid}"
             if trio.current_time() - max(started, self._last_arrival) > timeout_s:
-                left = [w for w in (*wants.values(), *shared.values()) if not w.done]
-                return (f"no block arrived for {timeout_s:g} s; {len(left)} still missing "
-                        f"(first {left[0].cid})")
+                pending = [w for w in (*wants.values(), *shared.values()) if not w.done]
+                return (f"no block arrived for {timeout_s:g} s; {len(pending)} still missing "
+                        f"(first {pending[0].cid})")
             with trio.move_on_after(0.25):
                 await self._changed.wait()
         return ""
@@ -548,7 +548,8 @@ class BitswapEngine:
             msg = Message()
             for cid in cids:
                 msg.wantlist.entries.add(block=cid.to_bytes(), cancel=True)
-            with trio.move_on_after(2, shield=True):
+            with trio.move_on_after(2) as scope:
+                scope.shield = True  # not shield=: libp2p's trio-typing stubs lack it
                 await self._send(link, msg)
 
     async def _peer_worker(self, peer: str, wants: dict[str, Want], queue: deque[Want],

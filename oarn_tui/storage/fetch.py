@@ -61,6 +61,10 @@ class BatchFetcher(Protocol):
         ...
 
 
+Fetcher = BlockFetcher | BatchFetcher
+"""What `fetch_dag` takes: one block at a time, or pipelined batches (bitswap)."""
+
+
 async def _block(cid: CID, fetcher: BlockFetcher, store: Blockstore) -> bytes:
     try:
         return await asyncio.to_thread(store.get, cid)
@@ -96,7 +100,7 @@ def _held(store: Blockstore, cids: list[CID]) -> tuple[dict[str, bytes | int], l
     return held, missing
 
 
-async def _blocks(cids: list[CID], fetcher: BlockFetcher, store: Blockstore,
+async def _blocks(cids: list[CID], fetcher: Fetcher, store: Blockstore,
                   on_bytes: Callable[[int], None] | None) -> dict[str, bytes | int]:
     """{key: dag-pb bytes | raw size} for `cids` (unique), fetching the ones not held."""
     held, missing = await asyncio.to_thread(_held, store, cids)
@@ -122,7 +126,7 @@ async def _blocks(cids: list[CID], fetcher: BlockFetcher, store: Blockstore,
     return held
 
 
-async def fetch_dag(root: CID, fetcher: BlockFetcher, store: Blockstore, *,
+async def fetch_dag(root: CID, fetcher: Fetcher, store: Blockstore, *,
                     progress: ProgressCallback | None = None, concurrency: int = 16,
                     limits: DagLimits | None = None, budget: FetchBudget | None = None) -> int:
     """Make every block of the file `root` local; return the file size.
@@ -147,7 +151,7 @@ async def fetch_dag(root: CID, fetcher: BlockFetcher, store: Blockstore, *,
         raise
 
 
-async def _fetch(root: CID, fetcher: BlockFetcher, store: Blockstore,
+async def _fetch(root: CID, fetcher: Fetcher, store: Blockstore,
                  progress: ProgressCallback | None, concurrency: int, walk: DagWalk,
                  budget: FetchBudget | None) -> int:
     """Depth first; a node's children are fetched in one pipelined batch from a

@@ -140,11 +140,12 @@ class KuboContentStore:
 
     def _read_pins(self) -> dict[str, dict[str, float | None]]:
         try:
-            return json.loads(self.pins_file.read_text())
+            pins: dict[str, dict[str, float | None]] = json.loads(self.pins_file.read_text())
         except FileNotFoundError:
             return {}
         except ValueError as exc:
             raise KuboError(f"{self.pins_file} is not valid JSON: {exc}") from None
+        return pins
 
     def _write_pins(self, pins: dict[str, dict[str, float | None]]) -> None:
         atomic_write_text(self.pins_file, json.dumps(pins, indent=2, sort_keys=True))
@@ -196,7 +197,8 @@ class KuboContentStore:
                 "blocks": repo.get("NumObjects"), "pins": len(self._read_pins())}
 
     async def node_id(self) -> dict[str, Any]:
-        return await self._post_json("id")
+        identity: dict[str, Any] = await self._post_json("id")
+        return identity
 
 
 def _error_message(body: bytes) -> str:

@@ -32,7 +32,7 @@ from oarn_tui.storage.limits import DagLimits, DagWalk
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
 
-BlockSink = Callable[[CID, bytes], None]
+BlockSink = Callable[[CID, bytes], object]  # what it returns is ignored
 BlockGetter = Callable[[CID], bytes]
 
 
