@@ -575,3 +575,30 @@ def test_the_control_api_reference_lists_every_command_and_event() -> None:
     assert "| `task_id` | int | required |" in text  # task.wait's argument table
     assert "deprecated: use `model.progress`" in text
     assert (docs_gen.DOCS_DIR / docs_gen.CONTROL_FILE).read_text(encoding="utf-8") == text
+
+
+async def test_the_storage_commands_results_have_their_catalogued_keys(tmp_path: Path) -> None:
+    from oarn_tui.core.catalog import fields_of
+    from oarn_tui.runtime.node import NodeRuntime
+    from oarn_tui.storage.service import StorageService
+
+    runtime = NodeRuntime(load_config(tmp_path / "home", env={}), [StorageService()],
+                          log_to_file=False)
+    await runtime.start()
+    try:
+        source = tmp_path / "m.bin"
+        source.write_bytes(b"model bytes")
+        calls = [("model.add", {"path": str(source), "model_name": "m"}),
+                 ("model.info", {"model": "m"}), ("storage.stat", {}), ("storage.gc", {}),
+                 ("model.remove", {"model": "m"})]
+        for name, args in calls:
+            spec = runtime.commands.spec(name)
+            assert spec is not None and spec.result is not None, name
+            result = await runtime.commands.call(name, **args)
+            missing = [f.name for f in fields_of(spec.result)
+                       if f.required and f.name not in result]
+            assert missing == [], f"{name} result lacks {missing}"
+        assert await runtime.commands.call("model.list") == []
+    finally:
+        await runtime.stop()
+        runtime.close()
