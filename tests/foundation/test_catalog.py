@@ -602,3 +602,22 @@ async def test_the_storage_commands_results_have_their_catalogued_keys(tmp_path:
     finally:
         await runtime.stop()
         runtime.close()
+
+
+def test_task_submit_entry_matches_the_requester_it_forwards_to() -> None:
+    """`task.submit`'s handler takes `**args` and forwards them to `Requester.submit`, so the
+    registration check cannot see its parameters: compare the entry with the requester."""
+    import inspect
+
+    from oarn_tui.core.catalog import COMMANDS, fields_of
+    from oarn_tui.pipeline.requester import Requester
+
+    parameters = {name: p for name, p in inspect.signature(Requester.submit).parameters.items()
+                  if name != "self"}
+    declared = {item.name: item for item in fields_of(COMMANDS["task.submit"].args)}
+    assert set(declared) == set(parameters)
+    for name, item in declared.items():
+        default = parameters[name].default
+        assert item.required == (default is inspect.Parameter.empty), name
+        if not item.required:
+            assert item.default == default, name
