@@ -8,10 +8,11 @@ saved cursor neither misses nor repeats an event.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from oarn_tui.chain.receipts import hex_hash
 from oarn_tui.chain.rpc import RpcPool
@@ -33,15 +34,15 @@ class ChainEvent:
 
 def event_topics(abi: Sequence[dict[str, Any]]) -> dict[bytes, dict[str, Any]]:
     """topic0 → event ABI entry for every (non-anonymous) event in `abi`."""
-    from eth_utils import event_abi_to_log_topic
+    from eth_utils.abi import event_abi_to_log_topic
 
-    return {bytes(event_abi_to_log_topic(entry)): entry for entry in abi
+    return {bytes(event_abi_to_log_topic(cast(Any, entry))): entry for entry in abi
             if entry.get("type") == "event" and not entry.get("anonymous")}
 
 
 def decode_log(log: Any, topics: dict[bytes, dict[str, Any]]) -> ChainEvent | None:
     """Decode one raw log with the matching ABI entry (None if the event is unknown)."""
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
     from web3._utils.events import get_event_data
 
     if not log["topics"]:
@@ -63,7 +64,7 @@ class LogPoller:
     def __init__(self, pool: RpcPool, addresses: Sequence[str], abis: Sequence[Sequence[Any]],
                  *, confirmations: int = 1, from_block: int = 0,
                  event_names: Sequence[str] | None = None) -> None:
-        from eth_utils import to_checksum_address
+        from eth_utils.address import to_checksum_address
 
         self.pool = pool
         self.addresses = [to_checksum_address(a) for a in addresses]
@@ -85,7 +86,7 @@ class LogPoller:
             to_block = min(last_safe, self.next_block + MAX_BLOCK_RANGE - 1)
             query = {"address": self.addresses, "fromBlock": self.next_block,
                      "toBlock": to_block, "topics": [list(map(_hex, self.topics))]}
-            logs = await self.pool.call(lambda w3, q=query: w3.eth.get_logs(q))
+            logs = await self.pool.call(functools.partial(_get_logs, query=query))
             for log in sorted(logs, key=lambda lg: (lg["blockNumber"], lg["logIndex"])):
                 event = decode_log(log, self.topics)
                 if event is not None:
@@ -111,6 +112,10 @@ def _codec() -> Any:
     from web3 import Web3
 
     return Web3().codec
+
+
+async def _get_logs(w3: Any, query: dict[str, Any]) -> Any:
+    return await w3.eth.get_logs(query)
 
 
 def _hex(topic: bytes) -> str:

@@ -34,6 +34,7 @@ from oarn_tui.chain.events import LogPoller
 from oarn_tui.chain.nonces import TxStore
 from oarn_tui.chain.receipts import TxReceipt
 from oarn_tui.chain.rpc import RpcPool, RpcUnavailable
+from oarn_tui.core.db import open_db
 from oarn_tui.core.service import ServiceBase, ServiceHost
 
 if TYPE_CHECKING:
@@ -242,7 +243,7 @@ class ChainService(ServiceBase):
             return
         host = self._require_host()
         if self._state_db is None:  # opened once: reconnects reuse it
-            self._state_db = sqlite3.connect(host.config.path(host.config.node.state_path))
+            self._state_db = open_db(host.config.path(host.config.node.state_path))
         config = host.config.blockchain
         self.client = ChainClient(self.pool, signer, TxStore(self._state_db),
                                   tx_timeout_s=config.tx_timeout_s,

@@ -37,6 +37,11 @@ class AssembledRuntime(NodeRuntime):
         self._chain: ChainFace | None = None
         self._pipeline: PipelineService | None = None
 
+    def expose(self, *, chain: ChainFace, pipeline: PipelineService | None = None) -> None:
+        """Name the services behind the typed accessors (a node built by hand, e.g. with only
+        a wallet and a chain service, exposes its chain service this way)."""
+        self._chain, self._pipeline = chain, pipeline
+
     @property
     def chain(self) -> ChainFace:
         """The chain connection (`contracts`, `connected`, `reason`)."""
@@ -105,5 +110,5 @@ def build_runtime(config: NodeConfig, *, passphrase: bytearray | None = None,
                                metrics=metrics, worker=worker)
     for service in (metrics, hardware, storage, compute, p2p, chain, pipeline):
         runtime.add_service(service)
-    runtime._chain, runtime._pipeline = chain, pipeline
+    runtime.expose(chain=chain, pipeline=pipeline)
     return runtime

@@ -58,8 +58,7 @@ async def test_a_flood_of_fake_ids_from_fresh_identities_costs_no_task_read_and_
         assert all(spent[name] == 0 for name in TASK_READS), spent
         assert spent["taskCount"] <= 2 + elapsed / COUNTER_TTL_S, (spent, elapsed)
         assert runtime.ledger.counts() == {}, runtime.ledger.counts()
-        doc: dict = {}
-        pipeline.contribute_status(doc)
+        doc = dict(pipeline.status_fields())
         assert doc["pipeline"]["queued"] == 0 and doc["pipeline"]["active"] == []
         stats = doc["pipeline"]["announcements"]
         assert stats["admitted"] == 0, stats

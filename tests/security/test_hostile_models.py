@@ -346,8 +346,7 @@ async def test_forced_unavailable_sandbox_refuses_tasks_and_network_tasks(
         for framework in ("onnx", "torchscript"):
             decision = service.decide(TaskRequirements(framework=framework))
             assert not decision.accepted and decision.reason == status.refusal()
-        doc: dict = {}
-        service.contribute_status(doc)
+        doc = dict(service.status_fields())
         assert doc["sandbox"] == {"ok": False, "layers": list(sandbox.PLAIN_LAYERS),
                                   "reason": status.reason, "bwrap": ""}
     finally:
