@@ -113,7 +113,8 @@ def transient(exc: BaseException) -> bool:
 
 
 def _revert_name(exc: BaseException) -> str:
-    return str(getattr(exc, "error", "")).rsplit(".", 1)[-1]
+    """The custom error a contract reverted with (`AlreadyClaimed`), "" for anything else."""
+    return exc.error.rsplit(".", 1)[-1] if isinstance(exc, ContractRevert) else ""
 
 
 class TaskRun:
@@ -153,8 +154,6 @@ class TaskRun:
 
     async def run(self) -> str:
         """Take the task from wherever the ledger and chain say it is to its end stage."""
-        from oarn_tui.chain.bindings import ContractRevert
-
         contracts = self.h.contracts
         try:
             view = await contracts.get_task(self.task_id)

@@ -9,6 +9,7 @@ import pytest
 from wallet_helpers import FAST_KDF, PASSPHRASE, MemoryKeyring, write_secret
 
 from oarn_tui.config import NodeConfig, load_config
+from oarn_tui.runtime.node import merge_sections
 from oarn_tui.wallet import identity, keyring_store, operations
 from oarn_tui.wallet.service import WalletService
 from oarn_tui.wallet.unlock import open_wallet
@@ -138,7 +139,7 @@ async def test_zeroed_bytearray_passphrase_still_unlocks_and_status_doc(
     await service.start(runtime)
     doc: dict[str, Any] = {"peer_id": None, "wallet": {"address": None, "state": "missing",
                                                         "unlock": "none", "earned": "0"}}
-    service.contribute_status(doc)
+    merge_sections(doc, [("wallet", service.status_fields())])  # as NodeRuntime.status does
     assert doc["wallet"]["state"] == "unlocked" and doc["wallet"]["unlock"] == "credentials"
     assert doc["wallet"]["earned"] == "0"
     assert doc["peer_id"] == service.status()["peer_id"] is not None
