@@ -26,7 +26,7 @@ from oarn_tui.chain.client import ChainError, TxRejected, TxReverted
 from oarn_tui.pipeline.classes import ANY_CLASS
 from oarn_tui.storage.cid import CID, CIDError, as_cid
 from oarn_tui.storage.fetch import FetchError
-from oarn_tui.storage.limits import ContentRefused
+from oarn_tui.storage.limits import ContentRefused, FetchBudget
 
 if TYPE_CHECKING:
     from oarn_tui.chain.bindings import TaskView
@@ -134,6 +134,7 @@ class TaskRun:
         self.discovered_at = discovered_at
         self.ledger = handles.host.ledger
         self.work_dir = handles.host.home / "work"
+        self.fetch_budget: FetchBudget | None = None  # the task's disk quota, once fetching
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -290,7 +291,7 @@ class TaskRun:
                 if total:
                     self.ledger.update(self.key, progress=round(min(done / total, 1.0), 3))
 
-            if getattr(self, "fetch_budget", None) is None:  # model + input share one quota
+            if self.fetch_budget is None:  # model + input share one quota
                 self.fetch_budget = self.h.storage.task_budget()
             try:
                 await fetcher.fetch(as_cid(cid), progress, hint=hint, budget=self.fetch_budget)
@@ -435,7 +436,7 @@ class TaskRun:
             return "failed"
         event = paid[0]
         total = int(event.args["reward"]) + int(event.args["bonus"])
-        tx_hash = str(getattr(event, "tx_hash", "") or "")
+        tx_hash = event.tx_hash
         if not any(e.task_id == self.key for e in self.ledger.earnings(500)):
             self.ledger.record_earning(self.key, total, tx_hash)
         self._stage("rewarded", "paid", tx_hash=tx_hash,
