@@ -35,10 +35,19 @@ def peers(app: AppContext, as_json: bool) -> None:
 
 
 def _known_peers(app: AppContext) -> list[dict[str, Any]]:
-    from oarn_tui.p2p.discovery import KnownPeers
-    from oarn_tui.p2p.service import known_peers_path
+    """The peer book's persisted peers (the state database), most recently seen first."""
+    from oarn_tui.core.db import open_db
+    from oarn_tui.core.peerbook import PeerBook
 
-    return KnownPeers(known_peers_path(app.config())).snapshot()
+    config = app.config()
+    path = config.path(config.node.state_path)
+    if not path.exists():
+        return []
+    db = open_db(path)
+    try:
+        return PeerBook(db).known(limit=1000)
+    finally:
+        db.close()
 
 
 def _render(report: dict[str, Any]) -> str:

@@ -1,11 +1,16 @@
-"""Peers the node knows: connected ones in memory, every one seen persisted for re-dialling."""
+"""Peers the node knows: connected ones in memory, every one seen persisted for re-dialling.
+
+The one record of peers: the p2p service writes here from libp2p's connection events (no
+polling), the state database's `peers` table is its persistence (where each peer listens, when
+it was last seen), and the next start re-dials `known_addresses()`.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,9 +50,12 @@ class PeerBook:
         self.revision = 0
         """Bumped on every change (see `TaskLedger.revision`)."""
 
-    def upsert(self, peer: PeerInfo) -> None:
+    def upsert(self, peer: PeerInfo, addrs: Sequence[str] = ()) -> None:
+        """Record a peer (connected or refreshed); `addrs` are where it listens (persisted for
+        re-dialling; default: its `address`)."""
         self._peers[peer.peer_id] = peer
         self.revision += 1
+        listen = list(addrs) or ([peer.address] if peer.address else [])
         if self._db is not None:
             with self._db:
                 self._db.execute(
@@ -55,13 +63,19 @@ class PeerBook:
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT(peer_id) DO UPDATE SET "
                     "addrs = excluded.addrs, score = excluded.score, "
                     "capabilities = excluded.capabilities, last_seen = excluded.last_seen",
-                    (peer.peer_id, json.dumps([peer.address] if peer.address else []),
+                    (peer.peer_id, json.dumps(listen),
                      peer.score, json.dumps(thaw(peer.capabilities)), peer.last_seen))
 
     def disconnected(self, peer_id: str) -> None:
-        if peer_id in self._peers:
-            self._peers[peer_id] = replace(self._peers[peer_id], connected=False)
+        """Mark a peer gone (kept, with `connected=False`, until removed)."""
+        peer = self._peers.get(peer_id)
+        if peer is not None and peer.connected:
+            self._peers[peer_id] = replace(peer, connected=False, last_seen=time.time())
             self.revision += 1
+            if self._db is not None:
+                with self._db:
+                    self._db.execute("UPDATE peers SET last_seen = ? WHERE peer_id = ?",
+                                     (self._peers[peer_id].last_seen, peer_id))
 
     def remove(self, peer_id: str) -> None:
         if self._peers.pop(peer_id, None) is not None:
@@ -77,6 +91,22 @@ class PeerBook:
         """Persisted peers, most recently seen first, for re-dialling at start."""
         if self._db is None:
             return []
-        rows = self._db.execute("SELECT peer_id, addrs FROM peers ORDER BY last_seen DESC "
-                                "LIMIT ?", (limit,))
-        return [(row[0], json.loads(row[1])) for row in rows]
+        return [(peer["peer_id"], peer["addrs"]) for peer in self.known(limit)]
+
+    def known(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Persisted peers, most recently seen first (`oarn peers` when the node is down)."""
+        if self._db is None:
+            return []
+        rows = self._db.execute("SELECT peer_id, addrs, score, last_seen, failures FROM peers "
+                                "ORDER BY last_seen DESC LIMIT ?", (limit,)).fetchall()
+        return [{"peer_id": row[0], "addrs": _addrs(row[1]), "score": row[2],
+                 "last_seen": row[3], "failures": row[4]} for row in rows]
+
+
+def _addrs(text: str) -> list[str]:
+    """A row's address list; a damaged one reads as none (it only costs a re-dial)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    return [str(a) for a in value] if isinstance(value, list) else []

@@ -49,8 +49,11 @@ class TrioThread:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
 
+                def ready() -> None:
+                    loop.call_soon_threadsafe(signal, None)
+
                 async def run_main() -> None:
-                    await main(lambda: loop.call_soon_threadsafe(signal, None))
+                    await main(ready)
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(run_main)

@@ -1,18 +1,17 @@
-"""Peer discovery state: bootstrap list, known peers persisted with re-dial backoff, reachability.
+"""Peer discovery state: bootstrap list, known peers with re-dial backoff, reachability.
 
 The trio-side loops that use this state live in `P2PNode`; this module is plain data so it can be
-tested and read (by `oarn peers` when the node is not running) without libp2p.
+tested without libp2p. Known peers are not persisted here: the runtime's `PeerBook` (SQLite) is
+the one record of peers seen; it seeds `KnownPeers` at start (`NodeOptions.known_peers`) and
+learns every connection from the node's connection events.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
-
-from oarn_tui.fsutil import atomic_write_text
 
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 600.0
@@ -40,26 +39,15 @@ def split_p2p_addr(maddr: str) -> tuple[str, str]:
 
 
 class KnownPeers:
-    """Known peers kept in a JSON file (atomic writes) with exponential re-dial backoff."""
+    """The dialler's table of peers seen, with exponential re-dial backoff (in memory; seeded
+    from the peer book: `seeds` are `(peer_id, addrs)` pairs, all due at once)."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, seeds: Iterable[tuple[str, Sequence[str]]] = ()) -> None:
         self.peers: dict[str, KnownPeer] = {}
-        self._dirty = False
-        if path is not None and path.exists():
-            self._load(path)
-
-    def _load(self, path: Path) -> None:
-        try:
-            raw = json.loads(path.read_text())
-            entries = raw.get("peers", []) if isinstance(raw, dict) else []
-            for entry in entries:
-                peer = KnownPeer(**{k: entry[k] for k in KnownPeer.__dataclass_fields__
-                                    if k in entry})
-                peer.next_attempt = 0.0  # a restart re-dials everyone once
-                self.peers[peer.peer_id] = peer
-        except (OSError, ValueError, TypeError, KeyError):
-            self.peers = {}  # a damaged file only costs the cache
+        for peer_id, addrs in seeds:
+            if peer_id and addrs:
+                self.peers[peer_id] = KnownPeer(peer_id=peer_id, addrs=sorted(set(addrs))[:8],
+                                                source="peer book")
 
     def seen(self, peer_id: str, addrs: list[str], source: str = "dht") -> None:
         """Record a successful contact: reset backoff, refresh addresses."""
@@ -70,7 +58,6 @@ class KnownPeers:
         peer.failures = 0
         peer.next_attempt = 0.0
         self.peers[peer_id] = peer
-        self._dirty = True
         if len(self.peers) > MAX_KNOWN_PEERS:
             oldest = min(self.peers.values(), key=lambda p: p.last_seen)
             del self.peers[oldest.peer_id]
@@ -82,7 +69,6 @@ class KnownPeers:
             peer = self.peers[peer_id] = KnownPeer(peer_id=peer_id, source=source)
         if addrs:
             peer.addrs = sorted(set(addrs))[:8]
-        self._dirty = True
 
     def failed(self, peer_id: str, now: float | None = None) -> float:
         """Record a failed dial; returns the delay until the next attempt (exponential, capped)."""
@@ -90,9 +76,8 @@ class KnownPeers:
         if peer is None:
             return 0.0
         peer.failures += 1
-        delay = min(BACKOFF_BASE_S * 2 ** (peer.failures - 1), BACKOFF_MAX_S)
+        delay = float(min(BACKOFF_BASE_S * 2.0 ** (peer.failures - 1), BACKOFF_MAX_S))
         peer.next_attempt = (time.time() if now is None else now) + delay
-        self._dirty = True
         return delay
 
     def due(self, connected: set[str], now: float | None = None) -> list[KnownPeer]:
@@ -100,16 +85,6 @@ class KnownPeers:
         now = time.time() if now is None else now
         return [p for p in self.peers.values()
                 if p.peer_id not in connected and p.addrs and p.next_attempt <= now]
-
-    def save(self) -> None:
-        """Write the file if anything changed."""
-        if self.path is None or not self._dirty:
-            return
-        data = {"version": 1, "saved_at": time.time(),
-                "peers": [asdict(p) for p in self.peers.values()]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(data, indent=1))
-        self._dirty = False
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in sorted(self.peers.values(), key=lambda p: -p.last_seen)]

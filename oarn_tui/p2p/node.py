@@ -3,7 +3,8 @@
 Everything public is asyncio-facing and never blocks the caller's loop. Gossip is paced under
 gossipsub's default per-topic rate (~10 msg/s per peer) through bounded per-topic queues, so a
 publisher waits instead of messages being dropped silently. Dialling and discovery loops live in
-`peering.PeeringMixin`.
+`peering.PeeringMixin`. Peers coming and going reach `add_peer_listener` listeners on the
+asyncio loop as libp2p reports them (`connections.ConnectionNotifee`), nothing is polled.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trio
 
 from oarn_tui.p2p.bridge import TrioThread
+from oarn_tui.p2p.connections import ConnectionNotifee, PeerChange
 from oarn_tui.p2p.discovery import KnownPeers, Reachability, split_p2p_addr
 from oarn_tui.p2p.host import (
     build_host,
@@ -44,8 +45,9 @@ from oarn_tui.p2p.validation import MessageValidator, RateWindow
 
 log = logging.getLogger("oarn.p2p")
 
-GossipCallback = Callable[[Envelope], Awaitable[None]]
-RequestHandler = Callable[[Envelope], Awaitable[dict[str, Any]]]
+GossipCallback = Callable[[Envelope], Coroutine[Any, Any, None]]
+RequestHandler = Callable[[Envelope], Coroutine[Any, Any, dict[str, Any]]]
+PeerListener = Callable[[PeerChange], None]
 PUBLISH_QUEUE_SIZE = 32
 PUBLISH_RATE_PER_TOPIC = 8  # below gossipsub's default 10 msg/s per topic per peer
 OUTBOUND_HIGH_WATER = 24  # of gossipsub's 32-RPC per-peer outbound queue
@@ -73,7 +75,8 @@ class NodeOptions:
     enable_quic: bool = False
     max_peers: int = 50
     bootstrap: list[str] = field(default_factory=list)
-    known_peers_path: Path | None = None
+    known_peers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """`(peer_id, addrs)` seen before (the runtime's peer book), re-dialled at start."""
     enable_dht: bool = True
     mdns: bool = False
     discovery_interval_s: float = 3.0
@@ -105,12 +108,14 @@ class P2PNode(PeeringMixin):
             self.scores, max_bytes=self.options.max_message_bytes,
             rate_per_s=self.options.peer_rate_per_s, rate_burst=self.options.peer_rate_burst,
         )
-        self.known_peers = KnownPeers(self.options.known_peers_path)
+        self.known_peers = KnownPeers(self.options.known_peers)
         self.reachability = Reachability()
         self.block_store = block_store  # a libp2p bitswap BlockStore (see storage/bitswap.py)
         self._thread = TrioThread(f"p2p-{self.peer_id[-6:]}")
         self._callbacks: dict[str, list[GossipCallback]] = {}
         self._request_handlers: dict[str, RequestHandler] = {}
+        self._peer_listeners: list[PeerListener] = []
+        self._reported: dict[str, tuple[tuple[str, ...], float]] = {}  # trio side: connected
         self._bootstrap_ids: set[str] = set()
         self._inbound_hosts: set[str] = set()
         self._listen_addrs: list[str] = []
@@ -122,7 +127,6 @@ class P2PNode(PeeringMixin):
         self.request_response: Any = None
         self._outboxes: dict[str, Any] = {}
         self._nursery: Any = None
-        self._saved_at = 0.0
         self._subscriptions: dict[str, Any] = {}
         self.published = 0
         self.started_at = 0.0
@@ -136,9 +140,8 @@ class P2PNode(PeeringMixin):
         self.started_at = time.time()
 
     async def stop(self) -> None:
-        """Stop every service and the thread; saves the known-peers file."""
+        """Stop every service and the thread (connections close: listeners hear of it)."""
         await self._thread.stop()
-        await asyncio.to_thread(self.known_peers.save)
 
     @property
     def running(self) -> bool:
@@ -157,6 +160,8 @@ class P2PNode(PeeringMixin):
         if opts.enable_quic:
             listen.append(quic_multiaddr(opts.listen_host, opts.listen_port))
         self.host = build_host(self.key_pair, listen, opts.max_peers, opts.enable_quic)
+        self.host.get_network().register_notifee(ConnectionNotifee(
+            self._peer_changed, lambda peer_id: [str(a) for a in addrs_of(self.host, peer_id)]))
         async with self.host.run([multiaddr.Multiaddr(a) for a in listen]):
             # TCP first: it is what every peer (and js-libp2p) can dial
             self._listen_addrs = sorted((str(a) for a in self.host.get_addrs()),
@@ -381,6 +386,41 @@ class P2PNode(PeeringMixin):
 
     # ---- connections and discovery -----------------------------------------------------------
 
+    def add_peer_listener(self, listener: PeerListener) -> None:
+        """Call `listener(change)` on the asyncio loop for each peer that connects, goes, or
+        whose listen addresses become known (`PeerChange.refreshed`)."""
+        self._peer_listeners.append(listener)
+
+    def _peer_changed(self, change: PeerChange) -> None:
+        """Trio side: note a connected peer for re-dialling, hand the change to asyncio."""
+        change = replace(change, addrs=_tcp_first(change.addrs)[:8],
+                         score=round(self.scores.score(change.peer_id), 3))
+        if change.connected:
+            self._reported[change.peer_id] = (change.addrs, change.score)
+            if change.addrs:
+                self.known_peers.seen(change.peer_id, list(change.addrs))
+        else:
+            self._reported.pop(change.peer_id, None)
+        self._thread.post_to_asyncio(self._deliver_peer_change, change)
+
+    def _refresh_peer_addrs(self) -> None:
+        """Trio side, each discovery round: a connected peer's listen addresses arrive after
+        the connection (identify, an inbound dialer) and its gossip score moves; report the
+        peers whose addresses or score changed since they were last reported."""
+        from libp2p.peer.id import ID
+
+        for name, (addrs, score) in list(self._reported.items()):
+            now = _tcp_first(tuple(str(a) for a in addrs_of(self.host, ID.from_base58(name))))
+            if (now[:8], round(self.scores.score(name), 3)) != (addrs, score):
+                self._peer_changed(PeerChange(name, True, now, refreshed=True))
+
+    def _deliver_peer_change(self, change: PeerChange) -> None:
+        for listener in list(self._peer_listeners):
+            try:
+                listener(change)
+            except Exception as error:  # one listener must not starve the others
+                log.warning("peer listener failed on %s: %s", change.peer_id, error)
+
     async def connect(self, maddr: str) -> str:
         """Dial a `/…/p2p/<id>` multiaddr; returns the peer ID."""
         split_p2p_addr(maddr)
@@ -465,6 +505,11 @@ class P2PNode(PeeringMixin):
             "accepted": self.validator.accepted,
             "published": self.published,
         }
+
+
+def _tcp_first(addrs: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses with TCP ones first (what every peer, js-libp2p too, can dial)."""
+    return tuple(sorted(dict.fromkeys(addrs), key=lambda a: "/tcp/" not in a))
 
 
 def _decode_trusted(data: bytes, max_bytes: int) -> Envelope:

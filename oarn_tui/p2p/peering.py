@@ -19,7 +19,6 @@ from oarn_tui.p2p.scoring import PeerScores
 
 log = logging.getLogger("oarn.p2p")
 DIAL_TIMEOUT_S = 5.0
-KNOWN_PEERS_SAVE_S = 30.0  # the file is also written on stop
 
 
 class PeeringMixin:
@@ -34,7 +33,9 @@ class PeeringMixin:
     _bootstrap_ids: set[str]
     _inbound_hosts: set[str]
     _listen_addrs: list[str]
-    _saved_at: float
+
+    def _refresh_peer_addrs(self) -> None:
+        """Report connected peers whose listen addresses changed (`P2PNode` implements it)."""
 
     async def _connect_trio(self, maddr: str, source: str = "manual") -> str:
         import multiaddr
@@ -142,7 +143,8 @@ class PeeringMixin:
                 self.known_peers.failed(name)
 
     def _refresh_state(self) -> None:
-        """Update known peers and reachability from current connections; persist."""
+        """Update known peers and reachability from current connections; report peers whose
+        listen addresses became known (the peer book keeps them for the next start)."""
         network = self.host.get_network()
         for peer_id, conns in network.get_connections_map().items():
             for conn in conns:
@@ -155,9 +157,7 @@ class PeeringMixin:
             self.known_peers.seen(name, [str(a) for a in addrs_of(self.host, peer_id)],
                                   known.source if known else "dht")
         self.reachability.update(self._listen_addrs, self._inbound_hosts)
-        if time.monotonic() - self._saved_at >= KNOWN_PEERS_SAVE_S:
-            self.known_peers.save()
-            self._saved_at = time.monotonic()
+        self._refresh_peer_addrs()
 
     async def _rotation_loop(self) -> None:
         """Privacy: every interval drop half the non-bootstrap connections; discovery refills."""

@@ -2,10 +2,12 @@
 
 Identity and account binding come from the unlocked wallet (the `wallet=` face it is handed).
 Without one the service still runs with an ephemeral key and reports itself degraded (its gossip
-carries no account binding, so peers that require bindings ignore it). Connected peers are
-mirrored into `runtime.peers`. When it is handed the `storage=` face, bitswap serves its
-blockstore, the exchange becomes its fetcher (`set_fetcher`), and pinned roots are provided in
-the DHT (Kubo's "pinned" strategy).
+carries no account binding, so peers that require bindings ignore it). Peers flow into
+`runtime.peers` (the `PeerBook`, persisted in the state database) from the node's connection
+events as libp2p reports them, with a `peer.connected` / `peer.disconnected` event each; the
+book's persisted peers are what the node re-dials at the next start. When it is handed the
+`storage=` face, bitswap serves its blockstore, the exchange becomes its fetcher
+(`set_fetcher`), and pinned roots are provided in the DHT (Kubo's "pinned" strategy).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from oarn_tui.core.peerbook import PeerInfo
 from oarn_tui.core.service import ServiceBase, ServiceHost
+from oarn_tui.p2p.connections import PeerChange
 from oarn_tui.p2p.host import generate_identity
 from oarn_tui.p2p.messages import PROTOCOL_STATUS, AccountBinding
 from oarn_tui.p2p.node import NodeOptions, P2PNode, PrivacyOptions
@@ -27,17 +30,15 @@ if TYPE_CHECKING:
     from oarn_tui.wallet.face import WalletFace
 
 log = logging.getLogger("oarn.p2p.service")
-PEER_SYNC_INTERVAL_S = 2.0
 REPROVIDE_INTERVAL_S = 60.0
+REDIAL_AT_START = 100
+"""How many of the peer book's most recently seen peers the node re-dials at start."""
 
 
-def known_peers_path(config: Any) -> Path:
-    """Where the known-peers file of a home lives (next to the state database)."""
-    return Path(config.path(config.node.state_path)).parent / "known_peers.json"
-
-
-def node_options(config: Any, bootstrap: list[str] | None = None) -> NodeOptions:
-    """NodeOptions from a NodeConfig's `[network]` and `[privacy]` sections."""
+def node_options(config: Any, bootstrap: list[str] | None = None,
+                 known_peers: Iterable[tuple[str, Sequence[str]]] = ()) -> NodeOptions:
+    """NodeOptions from a NodeConfig's `[network]` and `[privacy]` sections, with the peers
+    to re-dial (the peer book's `known_addresses()`)."""
     network, privacy = config.network, config.privacy
     return NodeOptions(
         listen_host=network.listen_host,
@@ -45,7 +46,7 @@ def node_options(config: Any, bootstrap: list[str] | None = None) -> NodeOptions
         enable_quic=network.enable_quic,
         max_peers=network.max_peers,
         bootstrap=list(network.discovery.manual_nodes) + list(bootstrap or []),
-        known_peers_path=known_peers_path(config),
+        known_peers=tuple((peer_id, tuple(addrs)) for peer_id, addrs in known_peers),
         enable_dht=network.discovery.dht,
         mdns=network.discovery.mdns,
         privacy=PrivacyOptions(
@@ -77,9 +78,9 @@ class P2PService(ServiceBase):
         self._state = "stopped"
         self._reason = "not started"
         self._runtime: Any = None
-        self._sync_task: asyncio.Task[None] | None = None
         self._reprovide_task: asyncio.Task[None] | None = None
-        self._synced: set[str] = set()
+        self._connected: dict[str, PeerInfo] = {}
+        """Peers this service reported connected to the book (marked gone on stop)."""
         self.exchange: Any = None
         self.provided: set[str] = set()
 
@@ -96,8 +97,11 @@ class P2PService(ServiceBase):
             from oarn_tui.storage.bitswap import VerifiedBlockStore
 
             adapter = VerifiedBlockStore(blocks)
-        self.node = P2PNode(key_pair, node_options(config, self.bootstrap), binding=binding,
-                            block_store=adapter)
+        book = getattr(runtime, "peers", None)
+        known = book.known_addresses(REDIAL_AT_START) if book is not None else []
+        self.node = P2PNode(key_pair, node_options(config, self.bootstrap, known),
+                            binding=binding, block_store=adapter)
+        self.node.add_peer_listener(self._peer_changed)  # before any dial: bootstrap included
         try:
             await self.node.start()
         except Exception as error:  # a port in use or similar: say so, keep the runtime up
@@ -105,7 +109,6 @@ class P2PService(ServiceBase):
             self.node = None
             return
         self._state, self._reason = ("degraded", reason) if reason else ("running", "")
-        self._sync_task = asyncio.create_task(self._sync_peers())
         self.node.set_request_handler(PROTOCOL_STATUS, self._answer_status)
         if blocks is not None and adapter is not None:
             from oarn_tui.storage.exchange import BitswapExchange
@@ -153,22 +156,31 @@ class P2PService(ServiceBase):
                 log.debug("reprovide failed: %s", error)
             await asyncio.sleep(self.reprovide_interval_s)
 
-    async def _sync_peers(self) -> None:
-        """Mirror connected peers into the runtime's peer book."""
+    def _peer_changed(self, change: PeerChange) -> None:
+        """A connection event from the node (asyncio side): into the book, out as an event."""
         book = getattr(self._runtime, "peers", None)
-        if book is None or self.node is None:
-            return
-        from oarn_tui.core.peerbook import PeerInfo
+        events = getattr(self._runtime, "events", None)
+        if change.connected:
+            known = self._connected.get(change.peer_id)
+            if change.refreshed and known is None:
+                return  # a late refresh for a peer already gone
+            peer = PeerInfo(peer_id=change.peer_id,
+                            address=change.address or (known.address if known else ""),
+                            score=change.score)
+            self._connected[change.peer_id] = peer
+            if book is not None:
+                book.upsert(peer, addrs=change.addrs)
+            if events is not None and known is None:
+                events.publish("peer.connected", peer_id=peer.peer_id, address=peer.address)
+        elif self._connected.pop(change.peer_id, None) is not None:
+            self._gone(change.peer_id, book, events)
 
-        while True:
-            current = {p["peer_id"]: p for p in self.node.peers()}
-            for peer_id, peer in current.items():
-                book.upsert(PeerInfo(peer_id=peer_id, address=(peer["addrs"] or [""])[0],
-                                     score=float(peer["score"])))
-            for peer_id in self._synced - current.keys():
-                book.disconnected(peer_id)
-            self._synced = set(current)
-            await asyncio.sleep(PEER_SYNC_INTERVAL_S)
+    @staticmethod
+    def _gone(peer_id: str, book: Any, events: Any) -> None:
+        if book is not None:
+            book.disconnected(peer_id)
+        if events is not None:
+            events.publish("peer.disconnected", peer_id=peer_id)
 
     async def _answer_status(self, envelope: Any) -> dict[str, Any]:
         """`/oarn/status/1`: what a peer may know about this node (no secrets)."""
@@ -181,12 +193,12 @@ class P2PService(ServiceBase):
                 "known": self.node.known_peers.snapshot() if self.node else []}
 
     async def stop(self) -> None:
-        for task in (self._sync_task, self._reprovide_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._sync_task = self._reprovide_task = None
+        task = self._reprovide_task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._reprovide_task = None
         if self.exchange is not None:
             if self.storage is not None:
                 self.storage.set_fetcher(None)
@@ -194,6 +206,11 @@ class P2PService(ServiceBase):
         if self.node is not None:
             await self.node.stop()
             self.node = None
+        # connections closed with the host; a peer whose event did not arrive is gone anyway
+        for peer_id in list(self._connected):
+            del self._connected[peer_id]
+            self._gone(peer_id, getattr(self._runtime, "peers", None),
+                       getattr(self._runtime, "events", None))
         self._state, self._reason = "stopped", "stopped"
 
     def status(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import logging.handlers
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ def tail(log_path: Path, lines: int = 20) -> list[str]:
 
 
 def follow(log_path: Path, poll_s: float = 0.25, stop: Callable[[], bool] = lambda: False,
-           max_polls: int | None = None):
+           max_polls: int | None = None) -> Iterator[str]:
     """Yield new lines appended to the log, surviving rotation (used by `oarn logs -f`)."""
     handle = log_path.open("r", encoding="utf-8", errors="replace")
     handle.seek(0, 2)

@@ -52,7 +52,6 @@ def build_node(args: argparse.Namespace) -> tuple[P2PNode, Any]:
     options = NodeOptions(
         listen_host=args.listen_host,
         bootstrap=list(args.bootstrap),
-        known_peers_path=home / "known_peers.json",
         mdns=args.mdns,
         discovery_interval_s=args.discovery_interval,
         validate=not args.attacker,

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(120)
 def bound_node(tmp_path: Path, name: str, **options: object) -> P2PNode:
     key_pair = generate_identity()
     binding = make_binding(LocalSigner.from_key(os.urandom(32)), peer_id_of(key_pair))
-    opts = NodeOptions(known_peers_path=tmp_path / f"{name}.json", **options)  # type: ignore[arg-type]
+    opts = NodeOptions(**options)  # type: ignore[arg-type]
     return P2PNode(key_pair, opts, binding=binding)
 
 
@@ -202,20 +202,15 @@ async def test_rotation_drops_non_bootstrap_peers_only(tmp_path: Path,
         await third.stop()
 
 
-async def test_known_peers_are_written_for_the_next_start(tmp_path: Path,
-                                                          pair: tuple[P2PNode, P2PNode]) -> None:
-    first, second = pair
-    await second.stop()
-    text = (tmp_path / "b.json").read_text()
-    assert first.peer_id in text
-
-
 async def test_a_restarted_node_redials_its_known_peers_without_bootstrap(
         tmp_path: Path, pair: tuple[P2PNode, P2PNode]) -> None:
+    """The runtime seeds `known_peers` from its peer book (tests/p2p/test_p2p_peer_events.py);
+    here from what the first run of the node learnt."""
     first, second = pair
-    await second.stop()  # writes b.json
-    again = P2PNode(second.key_pair, NodeOptions(known_peers_path=tmp_path / "b.json"),
-                    binding=second.binding)
+    await second.stop()
+    seeds = tuple((p.peer_id, tuple(p.addrs)) for p in second.known_peers.peers.values())
+    assert [peer for peer, _ in seeds] == [first.peer_id]
+    again = P2PNode(second.key_pair, NodeOptions(known_peers=seeds), binding=second.binding)
     await again.start()
     try:
         assert again.options.bootstrap == []
@@ -273,9 +268,7 @@ async def test_service_without_a_wallet_runs_degraded_with_an_ephemeral_key(
         assert status["topics"] == ["/oarn/capabilities/1", "/oarn/results/1", "/oarn/tasks/1"]
         assert status["network"] == {"state": "no peers", "reachable": "not reachable",
                                      "reachable_basis": "listening on loopback addresses only"}
-        doc: dict[str, object] = {}
-        service.contribute_status(doc)
-        assert doc["peer_id"] == status["peer_id"]
+        assert service.status_fields()["peer_id"] == status["peer_id"]
     finally:
         await service.stop()
     assert service.status()["state"] == "stopped"

@@ -1,4 +1,4 @@
-"""`oarn peers [--json]` when no node is running: the persisted known peers, said plainly."""
+"""`oarn peers [--json]` when no node is running: the peer book's persisted peers, said plainly."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from oarn_tui.cli_support import AppContext
 from oarn_tui.commands.peers import peers
-from oarn_tui.p2p.discovery import KnownPeers
-from oarn_tui.p2p.service import known_peers_path
+from oarn_tui.core.db import open_db
+from oarn_tui.core.peerbook import PeerBook, PeerInfo
 
 
 def run(home: Path, *args: str) -> click.testing.Result:
@@ -22,9 +22,10 @@ def run(home: Path, *args: str) -> click.testing.Result:
 
 def test_peers_json_lists_known_peers_when_the_node_is_not_running(tmp_path: Path) -> None:
     app = AppContext(home=tmp_path)
-    book = KnownPeers(known_peers_path(app.config()))
-    book.seen("12D3KooWKnown", ["/ip4/127.0.0.1/tcp/4001"], "bootstrap")
-    book.save()
+    config = app.config()
+    db = open_db(config.path(config.node.state_path))
+    PeerBook(db).upsert(PeerInfo(peer_id="12D3KooWKnown", address="/ip4/127.0.0.1/tcp/4001"))
+    db.close()
     result = run(tmp_path, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

@@ -237,7 +237,7 @@ class LyingStore(MemoryBlockStore):
 def node(tmp_path: Path, name: str, block_store: object, **options: object) -> P2PNode:
     key_pair = generate_identity()
     binding = make_binding(LocalSigner.from_key(os.urandom(32)), peer_id_of(key_pair))
-    opts = NodeOptions(known_peers_path=tmp_path / f"{name}.json", **options)  # type: ignore[arg-type]
+    opts = NodeOptions(**options)  # type: ignore[arg-type]
     return P2PNode(key_pair, opts, binding=binding, block_store=block_store)
 
 

@@ -173,13 +173,16 @@ def home(tmp_path: Path) -> Path:
 
 
 def test_peers_offline_prints_known_peers_literally(home: Path) -> None:
-    """The known-peers file holds ids and addresses peers announced; `oarn peers` shows it."""
-    state = home / "state"
-    state.mkdir()
-    peers = [{"peer_id": f"12D3Koo{n}{payload}", "addrs": [f"/ip4/127.0.0.1/tcp/{n}/{payload}"],
-              "last_seen": 0.0, "failures": 0, "next_attempt": 0.0, "source": "dht"}
-             for n, payload in enumerate([*PAYLOADS, "\ud800surrogate"])]
-    (state / "known_peers.json").write_text(json.dumps({"peers": peers}))
+    """The peer book holds ids and addresses peers announced; `oarn peers` shows them."""
+    from oarn_tui.core.db import open_db
+    from oarn_tui.core.peerbook import PeerBook, PeerInfo
+
+    db = open_db(home / "state" / "node.db")
+    book = PeerBook(db)
+    for n, payload in enumerate(PAYLOADS):
+        book.upsert(PeerInfo(peer_id=f"12D3Koo{n}{payload}", last_seen=0.0),
+                    addrs=[f"/ip4/127.0.0.1/tcp/{n}/{payload}", "/ip4/\ud800surrogate"])
+    db.close()
     result = oarn(home, "peers")
     assert result.exit_code == 0, result.output
     assert_clean(result.output)

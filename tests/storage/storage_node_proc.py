@@ -90,8 +90,8 @@ async def main() -> None:
     adapter = VerifiedBlockStore(blocks)
     key_pair = generate_identity()
     binding = make_binding(LocalSigner.from_key(os.urandom(32)), peer_id_of(key_pair))
-    node = P2PNode(key_pair, NodeOptions(known_peers_path=args.home / "peers.json",
-                                         enable_dht=False), binding=binding, block_store=adapter)
+    node = P2PNode(key_pair, NodeOptions(enable_dht=False), binding=binding,
+                   block_store=adapter)
     await node.start()
     options = {"window": args.window} if args.window else {}
     exchange = BitswapExchange(node, blocks, adapter, block_timeout_s=30.0, **options)

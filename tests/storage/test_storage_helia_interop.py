@@ -56,8 +56,8 @@ async def oarn_and_helia(tmp_path: Path) -> AsyncIterator[tuple[P2PNode, Bitswap
     adapter = VerifiedBlockStore(blocks)
     key_pair = generate_identity()
     binding = make_binding(LocalSigner.from_key(os.urandom(32)), peer_id_of(key_pair))
-    node = P2PNode(key_pair, NodeOptions(known_peers_path=tmp_path / "peers.json",
-                                         enable_dht=False), binding=binding, block_store=adapter)
+    node = P2PNode(key_pair, NodeOptions(enable_dht=False), binding=binding,
+                   block_store=adapter)
     await node.start()
     helia = HeliaNode()
     try:
