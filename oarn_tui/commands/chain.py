@@ -2,8 +2,11 @@
 
 The lead attaches `balance` and `send` under `wallet`, and `task_list`, `task_status`,
 `task_history` under `task` as `list`, `status`, `history`. Reads need only the account address
-(from the vault's public header, or `--address`); commands that sign unlock the wallet
-(`--password-file`, `OARN_PASSWORD_FILE`, systemd credential, keyring or a prompt).
+(from the vault's public header, or `--address`). Writes (`send`, `stake`, `unstake`) are runtime
+commands (`wallet.send`, `chain.stake`, `chain.unstake`): the home's daemon sends them when it
+runs, else an embedded node under the home lock that unlocks the wallet (`--password-file`,
+`OARN_PASSWORD_FILE`, systemd credential, keyring or a prompt) — never a second chain client
+beside a running daemon (issue 13).
 """
 
 from __future__ import annotations
@@ -14,15 +17,12 @@ import functools
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
 from oarn_tui.textsafe import safe_text
-
-if TYPE_CHECKING:
-    from oarn_tui.chain.receipts import TxReceipt
 
 T = TypeVar("T")
 TOKENS = ("eth", "gov", "comp")
@@ -73,17 +73,6 @@ def _wallet_address(app: AppContext) -> str:
     return str(address)
 
 
-@contextlib.contextmanager
-def _unlocked_signer(app: AppContext, password_file: Path | None) -> Any:
-    from oarn_tui.wallet.unlock import unlock_signer
-
-    wallet = unlock_signer(app.home, app.config(), password_file)
-    try:
-        yield wallet.signer
-    finally:
-        wallet.close()
-
-
 @contextlib.asynccontextmanager
 async def _contracts(app: AppContext, *, signer: Any | None = None,
                      address: str | None = None) -> AsyncIterator[Any]:
@@ -102,7 +91,7 @@ async def _contracts(app: AppContext, *, signer: Any | None = None,
         raise UserError("no RPC URL configured; set blockchain.manual_rpc_urls or join a devnet "
                         "with `oarn init --profile devnet --devnet DIR`")
     if address is not None:
-        from eth_utils import is_address, to_checksum_address
+        from eth_utils.address import is_address, to_checksum_address
 
         if not is_address(address):
             raise UserError(f"{address!r} is not an Ethereum address (0x followed by 40 hex)")
@@ -128,11 +117,6 @@ def _parse(amount: str) -> int:
     if wei == 0:
         raise UserError("the amount must be more than 0")
     return wei
-
-
-def _receipt_json(receipt: TxReceipt) -> dict[str, Any]:
-    """A sent transaction as the commands print it."""
-    return receipt.to_json()
 
 
 def _confirm(yes: bool, question: str) -> None:
@@ -183,26 +167,34 @@ def balance(app: AppContext, address: str | None, as_json: bool) -> None:
 @_chain_errors
 def send(app: AppContext, to: str, amount: str, token: str, yes: bool,
          password_file: Path | None, as_json: bool) -> None:
-    """Send AMOUNT of ETH, GOV or COMP to the address TO."""
-    from eth_utils import is_address, to_checksum_address
+    """Send AMOUNT of ETH, GOV or COMP to the address TO.
 
-    from oarn_tui.amounts import amount_json, format_amount
+    Sent by the home's daemon when it runs (its chain client owns the account's nonces), else
+    by an embedded node under the home lock."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    from oarn_tui.amounts import format_amount
 
     if not is_address(to):
         raise UserError(f"{to!r} is not an Ethereum address (0x followed by 40 hex)")
     recipient, wei = to_checksum_address(to), _parse(amount)
     _confirm(yes, f"Send {format_amount(wei)} {token.upper()} to {recipient}?")
-
-    async def transfer(signer: Any) -> dict[str, Any]:
-        async with _contracts(app, signer=signer) as contracts:
-            receipt = await contracts.transfer(token, recipient, wei)
-            return {"from": contracts.client.address, "to": recipient, "token": token,
-                    "amount": amount_json(wei), **_receipt_json(receipt)}
-
-    with _unlocked_signer(app, password_file) as signer:
-        data = _run(transfer(signer))
+    sent = _run(_write(app, password_file, "wallet.send", to=recipient, amount=amount,
+                       token=token.upper()))
+    data = {"from": sent["from"], "to": sent["to"], "token": token, "amount": sent["amount"],
+            "tx_hash": sent["tx_hash"], "block": sent["block"], "gas_used": sent["gas_used"]}
     emit(data, as_json, lambda d: f"sent {d['amount']['amount']} {token.upper()} to {d['to']} "
          f"(tx {d['tx_hash']}, block {d['block']})")
+
+
+async def _write(app: AppContext, password_file: Path | None, name: str,
+                 **args: Any) -> dict[str, Any]:
+    """Run the chain write `name` in the home's node (daemon, else embedded)."""
+    from oarn_tui.commands.node_access import node_for
+
+    async with node_for(app, "chain", password_file=password_file) as node:
+        result: dict[str, Any] = await node.command(name, **args)
+        return result
 
 
 # -- stake / unstake ---------------------------------------------------------------------------
@@ -216,22 +208,8 @@ def _stake_command(action: str) -> Callable[..., None]:
     @_chain_errors
     def command(app: AppContext, amount: str, password_file: Path | None,
                 as_json: bool) -> None:
-        from oarn_tui.amounts import amount_json
-
-        wei = _parse(amount)
-
-        async def change(signer: Any) -> dict[str, Any]:
-            async with _contracts(app, signer=signer) as contracts:
-                method = contracts.stake if action == "stake" else contracts.unstake
-                receipt = await method(wei)
-                return {"address": contracts.client.address, "action": action,
-                        "amount": amount_json(wei),
-                        "staked_gov": amount_json(await contracts.stake_of()),
-                        "min_stake": amount_json(await contracts.min_stake()),
-                        **_receipt_json(receipt)}
-
-        with _unlocked_signer(app, password_file) as signer:
-            data = _run(change(signer))
+        _parse(amount)
+        data = _run(_write(app, password_file, f"chain.{action}", amount=amount))
         emit(data, as_json, lambda d: f"{action}d {d['amount']['amount']} GOV; staked now "
              f"{d['staked_gov']['amount']} (claiming needs {d['min_stake']['amount']})")
 
@@ -250,7 +228,7 @@ unstake = click.command("unstake")(_stake_command("unstake"))
 def _task_json(task: Any) -> dict[str, Any]:
     from oarn_tui.amounts import amount_json
 
-    data = task.to_dict()
+    data: dict[str, Any] = task.to_dict()
     data["reward_per_executor"] = amount_json(task.reward_per_executor)
     data["escrow"] = amount_json(task.escrow)
     return data

@@ -14,7 +14,6 @@ from oarn_tui.config import (
     SCHEMA,
     ConfigError,
     load_config_from_text,
-    set_key,
     validate_text,
 )
 
@@ -61,24 +60,22 @@ def set_(app: AppContext, key: str, value: str, as_json: bool) -> None:
     """Set KEY to VALUE (a TOML value; plain text is a string). Comments in the file are kept.
 
     On a running node the keys that can change live are applied at once; the others need a
-    restart, and the command says which.
+    restart, and the command says which. The node writes the file (`config.set`): the home's
+    daemon when it runs, else a bare embedded runtime under the home lock.
     """
-    from oarn_tui.runtime.control import ControlClient, ControlError, NodeNotRunning
+    import asyncio
 
-    app.require_initialised()
-    try:
-        stored = set_key(app.home, key, value)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-    result: dict[str, Any] = {"key": key, "value": stored, "running": False}
-    try:
-        reload = ControlClient(app.home).command("config.reload")
-        result.update(running=True, applied=reload["applied"],
-                      restart_needed=reload["restart_needed"])
-    except NodeNotRunning:
-        pass
-    except ControlError as exc:
-        raise UserError(f"saved, but the running node refused it: {exc}") from None
+    from oarn_tui.commands.node_access import node_for
+
+    async def write() -> tuple[bool, dict[str, Any]]:
+        async with node_for(app, "bare") as node:
+            return node.daemon, await node.command("config.set", key=key, value=value)
+
+    running, answer = asyncio.run(write())
+    stored = answer["value"]
+    result: dict[str, Any] = {"key": key, "value": stored, "running": running}
+    if running:
+        result.update(applied=answer["applied"], restart_needed=answer["restart_needed"])
     message = f"{key} = {json.dumps(stored)}"
     if result["running"]:
         message += ("; applied live" if key in result["applied"]

@@ -8,9 +8,7 @@ holds the data, or with `--wait` until the result is fetched and verified).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import click
 
 from oarn_tui.cli_support import AppContext, UserError, emit, json_option, pass_app
 from oarn_tui.commands.chain import task_history, task_list, task_status
+from oarn_tui.commands.node_access import Node
 from oarn_tui.textsafe import safe_text
 
 PUBLIC_NOTICE = ("note: the model and input are public on the network: any node can fetch them "
@@ -34,68 +33,14 @@ task.add_command(task_status, "status")
 task.add_command(task_history, "history")
 
 
-class _Node:
-    """Either the home's daemon (over the control socket) or an embedded runtime."""
+def _node(app: AppContext, password_file: Path | None) -> Any:
+    """The home's daemon, else a whole embedded node (it serves the model and input)."""
+    from oarn_tui.commands.node_access import node_for
 
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
-        self.client: Any = None
-        self.runtime: Any = None
-
-    async def command(self, name: str, **args: Any) -> Any:
-        from oarn_tui.core.service import CommandError
-        from oarn_tui.runtime.control import ControlError
-
-        try:
-            if self.client is not None:
-                return await asyncio.to_thread(self.client.command, name, **args)
-            return await self.runtime.commands.call(name, **args)
-        except (ControlError, CommandError) as exc:
-            raise UserError(str(exc)) from None
+    return node_for(app, "full", password_file=password_file)
 
 
-@contextlib.asynccontextmanager
-async def _node(app: AppContext, password_file: Path | None) -> AsyncIterator[_Node]:
-    from oarn_tui.runtime.control import ControlClient
-    from oarn_tui.runtime.daemon import obtain_passphrase
-    from oarn_tui.runtime.pidfile import HomeLock, HomeLocked
-
-    config = app.require_initialised()
-    node = _Node(app)
-    client = ControlClient(app.home, timeout=600)
-    if client.is_running():
-        node.client = client
-        yield node
-        return
-    from oarn_tui.runtime.assemble import build_runtime
-
-    passphrase, source = obtain_passphrase(app, password_file, interactive=True)
-    if passphrase is None:
-        raise UserError("this home has no wallet; run `oarn wallet create` first")
-    lock = HomeLock(app.home)
-    try:
-        lock.acquire()
-    except HomeLocked as exc:
-        raise UserError(str(exc)) from None
-    runtime = build_runtime(config, passphrase=passphrase, unlock_source=source,
-                            worker=False)
-    passphrase[:] = b"\0" * len(passphrase)
-    try:
-        await runtime.start()
-        chain = runtime.chain
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(chain.connected.wait(), 30)
-        if chain.contracts is None:
-            raise UserError(f"cannot reach the chain: {chain.reason}")
-        node.runtime = runtime
-        yield node
-    finally:
-        await runtime.stop()
-        runtime.close()
-        lock.release()
-
-
-async def _until_executor_has_data(node: _Node, task_id: int, timeout_s: float) -> bool:
+async def _until_executor_has_data(node: Node, task_id: int, timeout_s: float) -> bool:
     """Embedded requester: stay up (serving model and input) until an executor has submitted
     a result, which proves it fetched the data; the task may then be finalized by anyone."""
     deadline = time.monotonic() + timeout_s
@@ -165,7 +110,7 @@ def submit(app: AppContext, model: str, input_path: Path, reward: str, redundanc
 
     async def run() -> dict[str, Any]:
         async with _node(app, password_file) as node:
-            submitted = await node.command(
+            submitted: dict[str, Any] = await node.command(
                 "task.submit", model=str(Path(model).absolute()) if Path(model).exists()
                 else model, input_path=str(input_path.absolute()), reward_wei=reward_wei,
                 redundancy=redundancy, deadline_s=deadline_s, min_vram_mb=min_vram_mb,
@@ -210,7 +155,9 @@ def result(app: AppContext, task_id: int, out: Path, password_file: Path | None,
 
     async def run() -> dict[str, Any]:
         async with _node(app, password_file) as node:
-            return await node.command("task.result", task_id=task_id, out=str(out.absolute()))
+            answer: dict[str, Any] = await node.command("task.result", task_id=task_id,
+                                                        out=str(out.absolute()))
+            return answer
 
     fetched = asyncio.run(run())
     emit(fetched, as_json, f"result of task {task_id} verified ({fetched['result_hash']}) → "
@@ -227,7 +174,8 @@ def cancel(app: AppContext, task_id: int, password_file: Path | None, as_json: b
 
     async def run() -> dict[str, Any]:
         async with _node(app, password_file) as node:
-            return await node.command("task.cancel", task_id=task_id)
+            answer: dict[str, Any] = await node.command("task.cancel", task_id=task_id)
+            return answer
 
     emit(asyncio.run(run()), as_json, f"task {task_id} cancelled; escrow refunded")
 
@@ -244,7 +192,8 @@ def claim(app: AppContext, task_id: int, force: bool, password_file: Path | None
 
     async def run() -> dict[str, Any]:
         async with _node(app, password_file) as node:
-            return await node.command("task.claim", task_id=task_id, force=force)
+            answer: dict[str, Any] = await node.command("task.claim", task_id=task_id, force=force)
+            return answer
 
     record = asyncio.run(run())
     emit(record, as_json, f"task {task_id}: {record.get('stage')}"

@@ -377,6 +377,17 @@ class NodeRuntime:
                 raise CommandError(str(exc)) from None
             return self.apply_config(new_config)
 
+        async def set_config(key: str, value: str) -> dict[str, Any]:
+            """`config.set`: validated and written atomically by `config.set_key` (on the
+            loop, so two calls never interleave their read-modify-write), then reloaded."""
+            from oarn_tui.config import ConfigError, set_key
+
+            try:
+                stored = set_key(self.home, key, value)
+            except ConfigError as exc:
+                raise CommandError(str(exc)) from None
+            return {"key": key, "value": stored, **(await reload_config())}
+
         async def task(task_id: str) -> dict[str, Any]:
             record = self.ledger.get(task_id)
             if record is None:
@@ -387,6 +398,6 @@ class NodeRuntime:
 
         handlers: dict[str, Handler] = {
             "status": status, "stop": stop, "pause": pause, "resume": resume, "logs": logs,
-            "config.reload": reload_config, "task.get": task}
+            "config.reload": reload_config, "config.set": set_config, "task.get": task}
         for name, handler in handlers.items():
             self.commands.register(name, handler)

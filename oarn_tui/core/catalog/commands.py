@@ -85,6 +85,17 @@ class WalletUnlockArgs:
 
 
 @dataclass(frozen=True)
+class ConfigSetArgs:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class StakeArgs:
+    amount: str
+
+
+@dataclass(frozen=True)
 class WalletSendArgs:
     to: str
     amount: str
@@ -150,6 +161,26 @@ class LogsResult:
 class ConfigReloadResult:
     applied: list[str]
     restart_needed: list[str]
+
+
+@dataclass(frozen=True)
+class ConfigSetResult:
+    key: str
+    value: Any
+    applied: list[str]
+    restart_needed: list[str]
+
+
+@dataclass(frozen=True)
+class StakeResult:
+    address: str
+    action: str
+    amount: dict[str, Any]
+    staked_gov: dict[str, Any]
+    min_stake: dict[str, Any]
+    tx_hash: str
+    block: int
+    gas_used: int
 
 
 @dataclass(frozen=True)
@@ -311,6 +342,12 @@ COMMANDS: dict[str, CommandSpec] = dict([
           "that sign.", WalletStatusResult),
     _spec("wallet.send", WalletSendArgs, "Transfer ETH, GOV or COMP (`amount` in decimal "
           "units) from the node's account.", WalletSendResult),
+    _spec("chain.stake", StakeArgs, "Approve and stake `amount` GOV (decimal units) in the "
+          "TaskRegistry.", StakeResult),
+    _spec("chain.unstake", StakeArgs, "Withdraw `amount` of staked GOV.", StakeResult),
+    _spec("config.set", ConfigSetArgs, "Set one config key (`value` as TOML text), validated "
+          "and written atomically, then reload: the live keys apply at once.",
+          ConfigSetResult),
     _spec("chain.status", NoArgs, "The chain client's state, RPC endpoints and "
           "registration.", ChainStatusResult),
     _spec("storage.stat", NoArgs, "Block store usage.", StorageStatResult),

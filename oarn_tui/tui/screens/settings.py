@@ -1,5 +1,5 @@
-"""Settings: every config key with its value; edit one, validated by `oarn_tui.config.set_key`
-(a bad value shows the one-line error and writes nothing), then `config.reload` applies it."""
+"""Settings: every config key with its value; edit one and the node's `config.set` validates it
+(a bad value shows the one-line error and writes nothing), writes it and applies it live."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Input, Static
 
-from oarn_tui.config import SCHEMA, ConfigError, NodeConfig, load_config, set_key
+from oarn_tui.config import SCHEMA, ConfigError, NodeConfig, load_config
 from oarn_tui.tui import format as fmt
 from oarn_tui.tui.screens.base import NodeScreen, show_message
 
@@ -93,21 +93,20 @@ class SettingsScreen(NodeScreen):
         show_message(self.query_one("#settings-message", Static), message, error)
 
     async def _save(self, dotted: str, raw: str) -> None:
-        home = self.oarn.home
+        """The node validates, writes and applies the key (`config.set`): the screen never
+        writes config.toml itself, so the embedded node and an attached daemon are alike."""
         try:
-            await asyncio.to_thread(set_key, home, dotted, raw)
-            config = await asyncio.to_thread(load_config, home, None)
+            result = await self.oarn.node.command("config.set", key=dotted, value=raw)
+        except Exception as exc:  # a bad value: the node's one-line reason, nothing written
+            self.say(self.oarn.one_line(exc), error=True)
+            return
+        try:
+            config = await asyncio.to_thread(load_config, self.oarn.home, None)
         except ConfigError as exc:
             self.say(str(exc), error=True)
             return
         self.oarn.config_changed(config)
         self.fill(config)
-        try:
-            result = await self.oarn.node.command("config.reload")
-        except Exception as exc:
-            self.say(f"saved {dotted}; the node did not reload: {self.oarn.one_line(exc)}",
-                     error=True)
-            return
         restart = result.get("restart_needed") if isinstance(result, dict) else None
         self.say(f"saved {dotted}" + ("; takes effect after a restart" if restart else
                                       "; applied live"))
