@@ -44,7 +44,8 @@ def _is_mnemonic(text: str) -> bool:
 
 
 def _url_secret(text: str) -> str | None:
-    for candidate in re.findall(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+", text):
+    candidates: list[str] = re.findall(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+", text)
+    for candidate in candidates:
         try:
             parts = urlsplit(candidate)
         except ValueError:

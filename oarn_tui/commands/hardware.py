@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from oarn_tui.cli_support import AppContext, emit, json_option, pass_app
@@ -23,7 +25,7 @@ def hardware(app: AppContext, as_json: bool) -> None:
     emit(report, as_json, lambda doc: f"{render_report(doc)}\n{_sandbox_line(doc['sandbox'])}")
 
 
-def _sandbox_line(status: dict) -> str:
+def _sandbox_line(status: dict[str, Any]) -> str:
     if status["ok"]:
         return f"Sandbox ok — {', '.join(status['layers'])}"
     return f"Sandbox NOT available — {status['reason']} (network tasks are refused)"

@@ -115,7 +115,7 @@ def _run_tensors(settings: Any, model: Path, input_file: Path, output_file: Path
         result = asyncio.run(_run_once(ExecutorPool(settings, max_executors=1), task))
     except TaskFailed as exc:
         raise _failure("inference", exc) from None
-    summary = result.summary()
+    summary: dict[str, Any] = result.summary()
     if output_file is not None:
         atomic_write_bytes(output_file, result.encoded, mode=0o644)
         summary["output_file"] = str(output_file)

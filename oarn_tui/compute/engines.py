@@ -215,9 +215,12 @@ class GgufEngine:
             stream = self.llama.create_chat_completion(
                 messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
                 temperature=0.0, top_k=1, top_p=1.0, seed=0, stream=True)
+            if isinstance(stream, dict):  # a whole completion: never with stream=True
+                raise TaskError("llama.cpp answered with a whole completion, not a stream",
+                                "runtime")
             for chunk in stream:
                 piece = chunk["choices"][0]["delta"].get("content")
-                if piece:
+                if isinstance(piece, str) and piece:
                     count += 1
                     pieces.append(piece)
                     on_token(piece)

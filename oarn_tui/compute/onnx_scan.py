@@ -72,7 +72,7 @@ def _tensor(data: memoryview) -> tuple[str, str] | None:
     name, location, external = "", "", False
     for number, wire, value in _fields(data):
         if number == 8 and wire == LENGTH:
-            name = bytes(value).decode(errors="replace")  # type: ignore[arg-type]
+            name = bytes(value).decode(errors="replace")
         elif number == 14 and wire == VARINT and value == EXTERNAL:
             external = True
         elif number == 13 and wire == LENGTH:

@@ -64,7 +64,7 @@ def _canonical_parts(tensors: Mapping[str, np.ndarray]) -> tuple[bytes, list[mem
         if code is None:
             raise TensorFormatError(f"tensor {name!r} has unsupported dtype {array.dtype}")
         little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-        data = memoryview(little.reshape(-1).view(np.uint8))  # no copy yet
+        data = little.reshape(-1).view(np.uint8).data  # a memoryview: no copy yet
         header[name] = {"dtype": code, "shape": list(array.shape),
                         "data_offsets": [offset, offset + data.nbytes]}
         chunks.append(data)

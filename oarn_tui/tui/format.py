@@ -8,7 +8,7 @@ that Textual would parse as markup."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 
@@ -110,7 +110,7 @@ def latency(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} ms"
 
 
-def capabilities(caps: dict[str, object]) -> str:
+def capabilities(caps: Mapping[str, object]) -> str:
     """A one-line summary of a peer's advertised capabilities."""
     parts: list[str] = []
     frameworks = caps.get("frameworks")

@@ -66,5 +66,5 @@ class TableSync:
 
 
 def _hashable(cell: Any) -> Hashable:
-    plain = getattr(cell, "plain", None)
+    plain: Hashable | None = getattr(cell, "plain", None)
     return plain if plain is not None else cell

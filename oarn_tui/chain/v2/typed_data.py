@@ -149,11 +149,12 @@ def receipt_struct_hash(order_hash: bytes, executor: str, determinism: int, resu
 def sign_digest(private_key: bytes, digest: bytes) -> bytes:
     """r ‖ s ‖ v with v in {27, 28}."""
     signature = keys.PrivateKey(private_key).sign_msg_hash(digest)
-    return (
+    packed: bytes = (
         signature.r.to_bytes(32, "big")
         + signature.s.to_bytes(32, "big")
         + bytes([signature.v + 27])
     )
+    return packed
 
 
 def sign_voucher(

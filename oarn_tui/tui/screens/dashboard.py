@@ -42,8 +42,9 @@ class DashboardScreen(NodeScreen):
 
     BLANK = True
 
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"),
-                                                                      (110, "-wide")]
+    # textual's Screen declares this an instance variable (`ClassVar[...] | None`)
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"),  # noqa: RUF012
+                                                            (110, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "app.toggle_accepting", "Pause/Resume"),
         Binding("c", "claim", "Claim"),
