@@ -37,7 +37,7 @@ if [ "$(id -u)" = 0 ] && ! command -v bwrap >/dev/null; then
 fi
 
 .venv/bin/ruff check oarn_tui tests benchmarks packaging assets/icons
-.venv/bin/lint-imports             # the layer map (pyproject.toml [tool.importlinter])
-.venv/bin/mypy oarn_tui            # types (pyproject.toml [tool.mypy]; strict on runtime, pipeline, chain)
+.venv/bin/lint-imports --no-logo   # the layer map (pyproject.toml [tool.importlinter])
+.venv/bin/mypy oarn_tui            # types (pyproject.toml [tool.mypy]: strict, whole package)
 .venv/bin/python -m oarn_tui.docs_gen --check   # docs/cli.md and docs/configuration.md are fresh
 .venv/bin/python -m pytest -q "$@"

@@ -14,6 +14,10 @@ Only the node's user can talk to it, and a client only talks to its own node:
 - the blocking client also checks the server's credentials before it sends a request.
 The server records the path it chose in `<home>/run/control.path`, so a client started with a
 different environment (no `$XDG_RUNTIME_DIR`, another `TMPDIR`) still finds it.
+
+Server and both clients stay in one module (~450 lines) because they are the two ends of one
+protocol: the socket-path discovery, the private-directory and peer-credential checks and the
+request format must change together.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ dag-pb blocks (so recursive pins are walked without reading blocks) and the pins
 "result" pin on the same CID coexist; a block is protected while any active pin reaches it.
 
 Thread-safe: one lock serialises every operation (the p2p layer calls in from its trio thread).
+
+Blocks, pins and GC stay in one module (~480 lines) because they are one state: a put, a pin, a
+hold and a GC pass change the block files and the same index under that one lock, and GC is only
+correct if it sees every pin and hold of the same instant.
 """
 
 from __future__ import annotations
