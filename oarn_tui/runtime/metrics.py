@@ -57,8 +57,8 @@ class RuntimeCollector(Collector):
         gpu_util = GaugeMetricFamily("oarn_gpu_utilization_percent", "GPU use", labels=["gpu"])
         gpu_mem = GaugeMetricFamily("oarn_gpu_memory_used_mb", "GPU memory used", labels=["gpu"])
         for gpu in telemetry.get("gpus") or ():
-            if gpu.get("utilization_pct") is not None:
-                gpu_util.add_metric([str(gpu.get("index", 0))], float(gpu["utilization_pct"]))
+            if gpu.get("utilization_percent") is not None:
+                gpu_util.add_metric([str(gpu.get("index", 0))], float(gpu["utilization_percent"]))
             if gpu.get("memory_used_mb") is not None:
                 gpu_mem.add_metric([str(gpu.get("index", 0))], float(gpu["memory_used_mb"]))
         yield gpu_util

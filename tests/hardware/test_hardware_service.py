@@ -54,9 +54,9 @@ async def test_services_sample_decide_run_and_stop(tmp_path: Path) -> None:
             "needs 12 GiB VRAM + 0.5 GiB headroom, 7.5 GiB free"
         small = dataclasses.replace(need, min_vram_mb=1024, min_ram_mb=0)
         assert compute.decide(small).accepted
-        runtime.extra_status["accepting"] = False  # what the runtime's `pause` command does
+        await runtime.commands.call("pause")
         assert compute.decide(small).reason == "paused: not accepting new tasks"
-        runtime.extra_status["accepting"] = True
+        await runtime.commands.call("resume")
 
         model = onnx_models.mlp(home / "mlp.onnx")
         result = await compute.run(InferenceTask(model, inputs={
@@ -75,4 +75,4 @@ async def test_services_sample_decide_run_and_stop(tmp_path: Path) -> None:
         await runtime.stop()
         runtime.close()
     assert hardware.status()["state"] == "stopped" and compute.pool is not None
-    assert compute.pool.workers == []
+    assert compute.pool.executors == []
