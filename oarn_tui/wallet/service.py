@@ -25,7 +25,7 @@ from oarn_tui.core.service import ServiceBase, ServiceHost
 from oarn_tui.wallet.errors import VaultMissing, WalletError
 from oarn_tui.wallet.signer import LocalSigner
 from oarn_tui.wallet.unlock import UnlockedWallet, open_wallet, unlock_vault_path, vault_path_of
-from oarn_tui.wallet.vault import read_vault
+from oarn_tui.wallet.vault import KdfParams, read_vault
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,12 @@ class WalletService(ServiceBase):
     def __init__(self, *, unlocked: UnlockedWallet | None = None,
                  passphrase: str | bytes | bytearray | None = None,
                  unlock_method: str = "prompt", password_file: Path | None = None,
-                 use_keyring: bool = True, env: Mapping[str, str] | None = None) -> None:
+                 use_keyring: bool = True, env: Mapping[str, str] | None = None,
+                 new_vault_kdf: KdfParams | None = None) -> None:
         """`passphrase` is copied at once into a `bytearray` the service owns (the caller may
-        zero its buffer right after); the copy is zeroed as soon as the unlock has used it."""
+        zero its buffer right after); the copy is zeroed as soon as the unlock has used it.
+        `new_vault_kdf`: Argon2id costs of a vault `wallet.create|import` writes (tests)."""
+        self.new_vault_kdf = new_vault_kdf
         self._unlocked = unlocked
         self._passphrase: bytearray | None = None
         if passphrase is not None:
@@ -75,6 +78,12 @@ class WalletService(ServiceBase):
             register("wallet.status", self._status_command)
             register("wallet.lock", self._lock_command)
             register("wallet.unlock", self._unlock_command)
+            from oarn_tui.wallet.provision import Provisioner
+
+            provisioner = Provisioner(lambda: vault_path_of(runtime.config),
+                                      self._unlock_command, self.new_vault_kdf)
+            register("wallet.create", provisioner.create)
+            register("wallet.import", provisioner.import_)
 
     async def open(self, vault_path: Path) -> None:
         """Move to missing/locked/unlocked for `vault_path`; never raises for user problems."""

@@ -63,7 +63,8 @@ async def test_missing_wallet_is_degraded_not_dead(runtime: RuntimeShape) -> Non
     assert status["unlock"] == "none" and "oarn wallet create" in status["reason"]
     assert service.signer is None
     assert runtime.events.events[-1][0] == "wallet.state"
-    assert set(runtime.commands.handlers) == {"wallet.status", "wallet.lock", "wallet.unlock"}
+    assert set(runtime.commands.handlers) == {"wallet.status", "wallet.lock", "wallet.unlock",
+                                              "wallet.create", "wallet.import"}
 
 
 async def test_locked_without_a_source_and_with_a_wrong_passphrase(

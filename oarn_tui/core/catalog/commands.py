@@ -85,6 +85,18 @@ class WalletUnlockArgs:
 
 
 @dataclass(frozen=True)
+class WalletCreateArgs:
+    passphrase: str
+    words: int = 24
+
+
+@dataclass(frozen=True)
+class WalletImportArgs:
+    passphrase: str
+    secret: str
+
+
+@dataclass(frozen=True)
 class ConfigSetArgs:
     key: str
     value: str
@@ -169,6 +181,24 @@ class ConfigSetResult:
     value: Any
     applied: list[str]
     restart_needed: list[str]
+
+
+@dataclass(frozen=True)
+class WalletCreateResult:
+    address: str
+    peer_id: str
+    vault: str
+    mnemonic: str
+    state: str
+
+
+@dataclass(frozen=True)
+class WalletImportResult:
+    address: str
+    peer_id: str
+    origin: str
+    vault: str
+    state: str
 
 
 @dataclass(frozen=True)
@@ -342,6 +372,10 @@ COMMANDS: dict[str, CommandSpec] = dict([
           "that sign.", WalletStatusResult),
     _spec("wallet.send", WalletSendArgs, "Transfer ETH, GOV or COMP (`amount` in decimal "
           "units) from the node's account.", WalletSendResult),
+    _spec("wallet.create", WalletCreateArgs, "Create the home's vault from a fresh recovery "
+          "phrase (returned once, to show the user) and unlock it.", WalletCreateResult),
+    _spec("wallet.import", WalletImportArgs, "Create the home's vault from a recovery phrase "
+          "(12+ words) or a hex private key and unlock it.", WalletImportResult),
     _spec("chain.stake", StakeArgs, "Approve and stake `amount` GOV (decimal units) in the "
           "TaskRegistry.", StakeResult),
     _spec("chain.unstake", StakeArgs, "Withdraw `amount` of staked GOV.", StakeResult),

@@ -186,8 +186,13 @@ class OnboardingScreen(NodeScreen):
 
     async def _create(self, passphrase: str) -> None:
         try:
-            public, mnemonic = await asyncio.to_thread(
-                self.oarn.actions.create_wallet, self.oarn.config, passphrase)
+            created = await self._through_node("wallet.create", passphrase=passphrase)
+            if created is None:  # a node without a wallet service: write the vault here
+                public, mnemonic = await asyncio.to_thread(
+                    self.oarn.actions.create_wallet, self.oarn.config, passphrase)
+                note = await self._unlock(passphrase)
+            else:
+                public, mnemonic, note = created, str(created["mnemonic"]), ", unlocked"
         except Exception as exc:
             self.say(self.oarn.one_line(exc), error=True)
             return
@@ -196,7 +201,18 @@ class OnboardingScreen(NodeScreen):
                  for i in range(0, len(words), 6)]
         self.query_one("#mnemonic", Static).update(Text("\n".join(lines)))
         self.go("step-backup")
-        self.say(f"wallet created: {public['address']}{await self._unlock(passphrase)}")
+        self.say(f"wallet created: {public['address']}{note}")
+
+    async def _through_node(self, name: str, **args: Any) -> dict[str, Any] | None:
+        """The vault is the node's wallet service's: it creates or imports it and unlocks
+        it. None when the node has no wallet service (the screen then writes the vault)."""
+        try:
+            result = await self.oarn.node.command(name, **args)
+        except Exception as exc:
+            if f"unknown command '{name}'" in str(exc):
+                return None
+            raise
+        return dict(result)
 
     @on(Button.Pressed, "#import-wallet")
     def import_wallet(self) -> None:
@@ -213,13 +229,19 @@ class OnboardingScreen(NodeScreen):
 
     async def _import(self, passphrase: str, secret: str) -> None:
         try:
-            public = await asyncio.to_thread(self.oarn.actions.import_wallet, self.oarn.config,
-                                             passphrase, secret)
+            public = await self._through_node("wallet.import", passphrase=passphrase,
+                                              secret=secret)
+            if public is None:  # a node without a wallet service: write the vault here
+                public = await asyncio.to_thread(self.oarn.actions.import_wallet,
+                                                 self.oarn.config, passphrase, secret)
+                note = await self._unlock(passphrase)
+            else:
+                note = ", unlocked"
         except Exception as exc:
             self.say(self.oarn.one_line(exc), error=True)
             return
         self.go("step-profile")
-        self.say(f"wallet imported: {public['address']}{await self._unlock(passphrase)}")
+        self.say(f"wallet imported: {public['address']}{note}")
 
     async def _unlock(self, passphrase: str) -> str:
         """Hand the new vault to the running node (`wallet.unlock`); a note if it cannot."""
