@@ -5,6 +5,10 @@ Reads go through the client's `RpcPool` (so they fail over); writes go through
 revert is reported by the contract's custom error name (`TaskRegistry.AlreadyClaimed`) instead of
 a selector. What the pipeline needs of the contracts is a method here (`reveal_open`,
 `payments_to`, `block_number`), never a raw web3 contract.
+
+The contract methods stay in one module (~420 lines) because they are one typed face of the same
+contracts (`OarnContracts`) sharing its revert decoding; reads and writes apart would split
+each contract across two files.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The vault passphrase comes from `--password-file`, `OARN_PASSWORD_FILE`, systemd
 `$CREDENTIALS_DIRECTORY/oarn-wallet-password`, the OS keyring (when enabled) or a hidden prompt —
 never from argv. Secrets never appear in `--json` output; the mnemonic is shown once on the
 terminal or written to `--mnemonic-file` (0600).
+
+The `oarn wallet` commands stay in one module (~470 lines) because they share the passphrase,
+KDF-option and error handling (`_wallet_errors`, `kdf_options`, `_new_passphrase`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ gossipsub's default per-topic rate (~10 msg/s per peer) through bounded per-topi
 publisher waits instead of messages being dropped silently. Dialling and discovery loops live in
 `peering.PeeringMixin`. Peers coming and going reach `add_peer_listener` listeners on the
 asyncio loop as libp2p reports them (`connections.ConnectionNotifee`), nothing is polled.
+
+Host, gossip, DHT and handlers stay in one module (~540 lines) because they run on the one trio
+thread `P2PNode` owns and share its nursery and streams; dialling is `peering.py`,
+connection events `connections.py`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Every stage is written to the ledger *before* the action it announces, with what
 needs (the commit salt, the result CID and hash), so `resume()` after `kill -9` continues from
 the chain's view of our claim: nothing is claimed twice, no result is lost, no transaction is
 sent twice.
+
+The stages stay in one module (~450 lines) because they are one state machine (`TaskRun`): its
+ledger writes and the order `resume()` replays them in must be read together.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Services start in dependency order and stop in reverse. A service that cannot st
 node degraded, not dead: its state and reason appear in the status. Front ends talk to the
 runtime through commands (`await runtime.commands.call(name, **args)`), events
 (`runtime.events`) and snapshots (`runtime.snapshot()`), nothing else.
+
+Lifecycle, status document and built-in commands stay in one module (~400 lines) because they
+are one object's state (`NodeRuntime`); assembling the services is `assemble.py`.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ a mnemonic, and metadata (derivation paths, origin). The mnemonic itself is neve
 Argon2id bounds (enforced on write *and* read): time_cost 2..10, memory 19 MiB..1 GiB,
 parallelism 1..16 (OWASP's minimum; the maxima stop a planted vault from tying up minutes of CPU
 or gigabytes of memory before the passphrase is even checked); default t=3, m=64 MiB, p=4.
+
+Layout, KDF bounds, sealing and opening stay in one module (~420 lines) because they are one file
+format: the writer and the reader must check the same bounds and the same associated data.
 """
 
 from __future__ import annotations
