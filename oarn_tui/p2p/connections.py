@@ -37,7 +37,30 @@ class PeerChange:
         return self.addrs[0] if self.addrs else self.remote
 
 
-class ConnectionNotifee:
+class QuietNotifee:
+    """libp2p's `INotifee` shape with every callback a no-op: subclasses override the ones
+    they need (libp2p awaits all six on every network change)."""
+
+    async def connected(self, network: Any, conn: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def disconnected(self, network: Any, conn: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def opened_stream(self, network: Any, stream: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def closed_stream(self, network: Any, stream: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def listen(self, network: Any, multiaddr: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def listen_close(self, network: Any, multiaddr: Any) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+class ConnectionNotifee(QuietNotifee):
     """A libp2p network notifee (`INotifee` shape) that reports peers, not connections."""
 
     def __init__(self, on_change: Callable[[PeerChange], None],
@@ -65,19 +88,6 @@ class ConnectionNotifee:
             return  # another connection to the peer is still up
         self._connected.discard(name)
         self._on_change(PeerChange(name, False))
-
-    async def opened_stream(self, network: Any, stream: Any) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def closed_stream(self, network: Any, stream: Any) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def listen(self, network: Any, multiaddr: Any) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def listen_close(self, network: Any, multiaddr: Any) -> None:
-        await trio.lowlevel.checkpoint()
-
 
 def _remote_addr(conn: Any) -> str:
     """The connection's remote socket address as a multiaddr (its port may be ephemeral)."""

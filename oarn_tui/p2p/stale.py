@@ -17,10 +17,12 @@ from typing import Any
 
 import trio
 
+from oarn_tui.p2p.connections import QuietNotifee
+
 log = logging.getLogger("oarn.p2p")
 
 
-class StaleStreamNotifee:
+class StaleStreamNotifee(QuietNotifee):
     """A libp2p network notifee (`INotifee` shape) bound to one `Pubsub`."""
 
     def __init__(self, pubsub: Any) -> None:
@@ -44,18 +46,3 @@ class StaleStreamNotifee:
         for topic in topics:
             self.pubsub.handle_subscription(peer_id, rpc_pb2.RPC.SubOpts(subscribe=True,
                                                                          topicid=topic))
-
-    async def connected(self, network: Any, conn: Any) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def opened_stream(self, network: Any, stream: Any) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def closed_stream(self, network: Any, stream: Any) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def listen(self, network: Any, multiaddr: Any) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def listen_close(self, network: Any, multiaddr: Any) -> None:
-        await trio.lowlevel.checkpoint()
