@@ -107,8 +107,8 @@ class StorageService(ServiceBase):
         self.result_retention_s = config.storage.result_retention_h * 3600.0
         self.limits = dag_limits(config)
         self.max_task_bytes = config.storage.max_task_bytes
-        if self.fetcher is not None and hasattr(self.fetcher, "limits"):
-            self.fetcher.limits = self.limits
+        if self.exchange is not None:
+            self.exchange.limits = self.limits
         for name, handler in (("storage.stat", self.stat), ("storage.gc", self.gc),
                               ("model.list", self.model_list), ("model.info", self.model_info),
                               ("model.add", self.model_add), ("model.remove", self.model_remove),
@@ -168,8 +168,8 @@ class StorageService(ServiceBase):
     def set_fetcher(self, fetcher: BlockFetcher | None) -> None:
         """Use `fetcher` (the bitswap exchange) for pulls; it gets this node's content limits."""
         self.fetcher = fetcher
-        if fetcher is not None and hasattr(fetcher, "limits"):
-            fetcher.limits = self.limits
+        if self.exchange is not None:
+            self.exchange.limits = self.limits
 
     def task_budget(self) -> FetchBudget:
         """A fresh disk quota (`storage.max_task_bytes`) for the fetches of one task."""
@@ -252,14 +252,14 @@ class StorageService(ServiceBase):
             meter.update(done, total)
 
         root = CID.parse(cid)
-        exchange_fetch = getattr(self.fetcher, "fetch", None)
+        exchange = self.exchange
         storage.blocks.pin(root, "pull-in-progress")
         try:
             origin: dict[str, Any] = {"kind": "network", "resolved": "cid", "ref": cid,
                                       "pulled_at": time.time()}
-            if callable(exchange_fetch):  # connected peers first, then DHT providers
-                await exchange_fetch(root, progress=progress)  # checked against its limits
-                sources = dict(getattr(self.fetcher, "sources", {}) or {})
+            if exchange is not None:  # connected peers first, then DHT providers
+                await exchange.fetch(root, progress=progress)  # checked against its limits
+                sources = dict(exchange.sources)
                 origin["peers"] = sorted(sources, key=lambda peer: -sources[peer])
                 origin["blocks_by_peer"] = sources
             return await storage.models.pull(root, self.fetcher, model_name, progress=progress,
