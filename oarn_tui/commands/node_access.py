@@ -10,6 +10,8 @@ lock, so none can start meanwhile.
 
 The embedded runtime is only as large as the command needs (`Embed`):
   - `"bare"`: the runtime's built-in commands (`config.set`, `config.reload`), no services;
+  - `"wallet"`: bare plus the wallet service alone (no chain, no p2p), for `wallet.create` /
+    `wallet.import` (`oarn wallet create|import`); a home without `config.toml` is allowed;
   - `"chain"`: the wallet (unlocked here: one KDF run) and the chain service; it signs with the
     unlocked key and does not register the node on chain (no peer ID is handed to it);
   - `"full"`: the whole node (`build_runtime(worker=False)`), for the requester commands, which
@@ -26,7 +28,7 @@ from typing import Any, Literal
 
 from oarn_tui.cli_support import AppContext, UserError
 
-Embed = Literal["bare", "chain", "full"]
+Embed = Literal["bare", "wallet", "chain", "full"]
 CHAIN_CONNECT_S = 30.0
 
 
@@ -67,10 +69,11 @@ def daemon_client(app: AppContext, timeout: float = 600.0) -> Any | None:
 
 @contextlib.asynccontextmanager
 async def node_for(app: AppContext, embed: Embed, *, password_file: Path | None = None,
-                   timeout: float = 600.0) -> AsyncIterator[Node]:
+                   timeout: float = 600.0, new_vault_kdf: Any = None) -> AsyncIterator[Node]:
     """The home's daemon if it runs, else an embedded runtime of kind `embed` (started, and
-    for "chain"/"full" connected to the chain), stopped again on exit."""
-    config = app.require_initialised()
+    for "chain"/"full" connected to the chain), stopped again on exit. `new_vault_kdf`: the
+    Argon2id costs of a vault an embedded "wallet" runtime writes."""
+    config = app.config() if embed == "wallet" else app.require_initialised()
     client = daemon_client(app, timeout)
     if client is not None:
         yield Node(client=client)
@@ -83,10 +86,10 @@ async def node_for(app: AppContext, embed: Embed, *, password_file: Path | None 
     except HomeLocked as exc:
         raise UserError(str(exc)) from None
     try:
-        runtime = _build(app, config, embed, password_file)
+        runtime = _build(app, config, embed, password_file, new_vault_kdf)
         try:
             await runtime.start()
-            if embed != "bare":
+            if embed in ("chain", "full"):
                 await _connected(runtime)
             yield Node(runtime=runtime)
         finally:
@@ -96,11 +99,18 @@ async def node_for(app: AppContext, embed: Embed, *, password_file: Path | None 
         lock.release()
 
 
-def _build(app: AppContext, config: Any, embed: Embed, password_file: Path | None) -> Any:
+def _build(app: AppContext, config: Any, embed: Embed, password_file: Path | None,
+           new_vault_kdf: Any = None) -> Any:
     from oarn_tui.runtime.node import NodeRuntime
 
     if embed == "bare":
         return NodeRuntime(config, log_to_file=False)
+    if embed == "wallet":
+        from oarn_tui.wallet.service import WalletService
+
+        runtime = NodeRuntime(config, log_to_file=False)
+        runtime.add_service(WalletService(new_vault_kdf=new_vault_kdf, use_keyring=False))
+        return runtime
     if embed == "full":
         from oarn_tui.runtime.assemble import build_runtime
         from oarn_tui.runtime.daemon import obtain_passphrase

@@ -5,13 +5,12 @@ The vault passphrase comes from `--password-file`, `OARN_PASSWORD_FILE`, systemd
 never from argv. Secrets never appear in `--json` output; the mnemonic is shown once on the
 terminal or written to `--mnemonic-file` (0600).
 
-The `oarn wallet` commands stay in one module (~470 lines) because they share the passphrase,
+The `oarn wallet` commands stay in one module (~490 lines) because they share the passphrase,
 KDF-option and error handling (`_wallet_errors`, `kdf_options`, `_new_passphrase`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from collections.abc import Callable
@@ -111,6 +110,30 @@ def _refuse_existing(path: Path, what: str) -> None:
                         "another path)")
 
 
+def _kdf_given(*values: int | None) -> bool:
+    return any(value is not None for value in values)
+
+
+def _through_node(app: AppContext, kdf: Any, kdf_given: bool, name: str,
+                  **args: Any) -> dict[str, Any]:
+    """`wallet.create|import` run by the home's node: the daemon when one runs (its wallet
+    service writes the vault and unlocks it at once), else an embedded runtime holding just the
+    wallet service, under the home lock (issue 13). The secrets travel only as arguments."""
+    import asyncio
+
+    from oarn_tui.commands.node_access import node_for
+
+    async def call() -> dict[str, Any]:
+        async with node_for(app, "wallet", new_vault_kdf=kdf) as node:
+            if node.daemon and kdf_given:
+                raise UserError("the --kdf-* options do not apply while the home's daemon runs "
+                                "(it writes the vault with its own Argon2id costs); drop them "
+                                "or stop the daemon")
+            return dict(await node.command(name, **args))
+
+    return asyncio.run(call())
+
+
 @click.group()
 def wallet() -> None:
     """Manage the node's keys: Ethereum account and libp2p identity, in an encrypted vault."""
@@ -131,7 +154,6 @@ def create(app: AppContext, mnemonic_file: Path | None, words: str, password_fil
            as_json: bool) -> None:
     """Create a new wallet from a fresh BIP-39 recovery phrase (shown once)."""
     from oarn_tui.fsutil import atomic_write_text
-    from oarn_tui.wallet import identity, operations
 
     vault_path = _vault_path(app)
     _refuse_existing(vault_path, "existing wallet vault")
@@ -141,16 +163,11 @@ def create(app: AppContext, mnemonic_file: Path | None, words: str, password_fil
         _refuse_existing(mnemonic_file, "mnemonic file")
     kdf = _kdf(kdf_time, kdf_memory_mib, kdf_parallelism)
     passphrase = _new_passphrase(password_file)
-    mnemonic = identity.generate_mnemonic(int(words))
+    public = _through_node(app, kdf, _kdf_given(kdf_time, kdf_memory_mib, kdf_parallelism),
+                           "wallet.create", passphrase=passphrase, words=int(words))
+    mnemonic = str(public.pop("mnemonic"))
     if mnemonic_file is not None:
         atomic_write_text(mnemonic_file, mnemonic + "\n", mode=0o600)
-    try:
-        public, _ = operations.create(vault_path, passphrase, mnemonic=mnemonic, kdf=kdf)
-    except BaseException:
-        if mnemonic_file is not None:
-            with contextlib.suppress(OSError):
-                mnemonic_file.unlink()
-        raise
     result = {"address": public["address"], "peer_id": public["peer_id"],
               "vault": str(vault_path), "mnemonic_file": str(mnemonic_file) if mnemonic_file
               else None}
@@ -190,7 +207,6 @@ def import_(app: AppContext, private_key_file: str | None, mnemonic_file: Path |
             password_file: Path | None, kdf_time: int | None, kdf_memory_mib: int | None,
             kdf_parallelism: int | None, as_json: bool) -> None:
     """Import an existing account: exactly one of a private key, a mnemonic or a keystore."""
-    from oarn_tui.wallet import identity, operations
     from oarn_tui.wallet.unlock import prompt_passphrase, stdin_is_tty
 
     chosen = [name for name, value in (("--private-key-file", private_key_file),
@@ -208,12 +224,11 @@ def import_(app: AppContext, private_key_file: str | None, mnemonic_file: Path |
     if private_key_file is not None:
         key_text = _read_input(private_key_file, "private key file")
         passphrase = _new_passphrase(password_file)
-        public = operations.import_private_key(vault_path, passphrase, key_text, kdf)
+        args = {"secret": key_text}
     elif mnemonic_file is not None:
         words = _read_input(str(mnemonic_file), "mnemonic file")
         passphrase = _new_passphrase(password_file)
-        public = operations.import_mnemonic(vault_path, passphrase, words,
-                                            eth_path or identity.ETH_DEFAULT_PATH, kdf)
+        args = {"secret": words, "eth_path": eth_path or ""}
     else:
         assert keystore is not None
         keystore_text = _read_input(str(keystore), "keystore file")
@@ -224,8 +239,9 @@ def import_(app: AppContext, private_key_file: str | None, mnemonic_file: Path |
         else:
             raise UserError("the keystore password is needed: add --keystore-password-file")
         passphrase = _new_passphrase(password_file)
-        public = operations.import_keystore(vault_path, passphrase, keystore_text,
-                                            keystore_password, kdf)
+        args = {"secret": keystore_text, "keystore_password": keystore_password}
+    public = _through_node(app, kdf, _kdf_given(kdf_time, kdf_memory_mib, kdf_parallelism),
+                           "wallet.import", passphrase=passphrase, **args)
     result = {"address": public["address"], "peer_id": public["peer_id"],
               "origin": public["origin"], "vault": str(vault_path)}
     emit(result, as_json, lambda r: f"imported {r['address']} (peer ID {r['peer_id']}) into "

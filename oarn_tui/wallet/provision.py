@@ -52,16 +52,23 @@ class Provisioner:
         return {"address": public["address"], "peer_id": public["peer_id"], "vault": str(path),
                 "mnemonic": mnemonic, "state": status["state"]}
 
-    async def import_(self, passphrase: str, secret: str) -> dict[str, Any]:
-        """`wallet.import`: a recovery phrase (12+ words) or a hex private key."""
-        from oarn_tui.wallet import operations
+    async def import_(self, passphrase: str, secret: str, eth_path: str = "",
+                      keystore_password: str = "") -> dict[str, Any]:
+        """`wallet.import`: a recovery phrase (12+ words, account at `eth_path`), a hex private
+        key, or a v3 keystore JSON (a `secret` starting with "{") under `keystore_password`."""
+        from oarn_tui.wallet import identity, operations
 
         path = self._target()
         words = secret.split()
         try:
-            if len(words) >= MNEMONIC_MIN_WORDS:
+            if keystore_password or secret.lstrip().startswith("{"):
+                public = await asyncio.to_thread(operations.import_keystore, path, passphrase,
+                                                 secret, keystore_password, kdf=self.kdf)
+            elif len(words) >= MNEMONIC_MIN_WORDS:
                 public = await asyncio.to_thread(operations.import_mnemonic, path, passphrase,
-                                                 " ".join(words), kdf=self.kdf)
+                                                 " ".join(words),
+                                                 eth_path or identity.ETH_DEFAULT_PATH,
+                                                 kdf=self.kdf)
             else:
                 public = await asyncio.to_thread(operations.import_private_key, path,
                                                  passphrase, secret.strip(), kdf=self.kdf)

@@ -94,6 +94,8 @@ class WalletCreateArgs:
 class WalletImportArgs:
     passphrase: str
     secret: str
+    eth_path: str = ""
+    keystore_password: str = ""
 
 
 @dataclass(frozen=True)
@@ -375,7 +377,8 @@ COMMANDS: dict[str, CommandSpec] = dict([
     _spec("wallet.create", WalletCreateArgs, "Create the home's vault from a fresh recovery "
           "phrase (returned once, to show the user) and unlock it.", WalletCreateResult),
     _spec("wallet.import", WalletImportArgs, "Create the home's vault from a recovery phrase "
-          "(12+ words) or a hex private key and unlock it.", WalletImportResult),
+          "(12+ words; `eth_path` picks the account), a hex private key or a v3 keystore JSON "
+          "(with `keystore_password`) and unlock it.", WalletImportResult),
     _spec("chain.stake", StakeArgs, "Approve and stake `amount` GOV (decimal units) in the "
           "TaskRegistry.", StakeResult),
     _spec("chain.unstake", StakeArgs, "Withdraw `amount` of staked GOV.", StakeResult),
