@@ -1,5 +1,7 @@
 """Every runtime command: its keyword arguments and its result, as dataclasses.
 
+The entries stay in one module (~400 lines) because `COMMANDS` is the one table to read.
+
 The names, argument names and result keys are the public control API (`POST
 /v1/commands/{name}` with a JSON object of arguments; `oarn` and the dashboard call the same
 commands in process): they are added, never renamed. `CommandRegistry.call` checks a call's
@@ -377,8 +379,7 @@ COMMANDS: dict[str, CommandSpec] = dict([
     _spec("wallet.create", WalletCreateArgs, "Create the home's vault from a fresh recovery "
           "phrase (returned once, to show the user) and unlock it.", WalletCreateResult),
     _spec("wallet.import", WalletImportArgs, "Create the home's vault from a recovery phrase "
-          "(12+ words; `eth_path` picks the account), a hex private key or a v3 keystore JSON "
-          "(with `keystore_password`) and unlock it.", WalletImportResult),
+          "(12+ words, at `eth_path`), hex key or v3 keystore and unlock it.", WalletImportResult),
     _spec("chain.stake", StakeArgs, "Approve and stake `amount` GOV (decimal units) in the "
           "TaskRegistry.", StakeResult),
     _spec("chain.unstake", StakeArgs, "Withdraw `amount` of staked GOV.", StakeResult),
