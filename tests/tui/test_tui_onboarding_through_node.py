@@ -9,10 +9,9 @@ wrote the vault itself would put it there, and the node would stay without a wal
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from textual.widgets import Input, Static
-from tui_seed import FIXED_NOW
+from tui_seed import FIXED_NOW, settle
 
 from oarn_tui.config import load_config
 from oarn_tui.runtime.interface import EmbeddedNode
@@ -27,12 +26,6 @@ from oarn_tui.wallet.vault import KdfParams
 PASSPHRASE = "correct horse battery"
 KEY = "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
 
-
-async def settle(pilot: Any) -> None:
-    """Let posted messages start their workers, wait for those, then let results render."""
-    await pilot.pause()
-    await pilot.app.settle()
-    await pilot.pause()
 
 
 async def run_onboarding(tmp_path: Path, secret: str | None) -> tuple[Path, Path, WalletService,

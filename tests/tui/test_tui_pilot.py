@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from textual.widgets import Button, DataTable, Input, RadioButton, Static
-from tui_seed import FIXED_NOW, TX, make_app, seed_all, write_config
+from tui_seed import FIXED_NOW, TX, make_app, seed_all, settle, write_config
 
 from oarn_tui.config import load_config
 from oarn_tui.runtime.control import ControlClient, ControlServer
@@ -36,12 +36,6 @@ HARDWARE = {"cpu": {"model": "Test CPU", "logical_cores": 2, "cpu_class": "x86_6
             "gpu": {"available": False, "hint": "no NVIDIA driver", "gpus": []},
             "runtimes": {"onnxruntime": {"available": True}}}
 
-
-async def settle(pilot: Any) -> None:
-    """Let posted messages start their workers, wait for those, then let results render."""
-    await pilot.pause()
-    await pilot.app.settle()
-    await pilot.pause()
 
 
 def header_text(app: Any) -> str:

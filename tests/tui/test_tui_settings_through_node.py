@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from typing import Any
 
 from textual.widgets import DataTable, Input, Static
-from tui_seed import FIXED_NOW, seed_all, write_config
+from tui_seed import FIXED_NOW, seed_all, settle, write_config
 
 from oarn_tui.config import load_config
 from oarn_tui.runtime.control import ControlServer
@@ -23,13 +22,6 @@ from oarn_tui.runtime.node import NodeRuntime
 from oarn_tui.tui.app import create_app
 from oarn_tui.tui.screens.settings import SettingsScreen
 from oarn_tui.tui.session import open_node
-
-
-async def settle(pilot: Any) -> None:
-    """Let posted messages start their workers, wait for those, then let results render."""
-    await pilot.pause()
-    await pilot.app.settle()
-    await pilot.pause()
 
 
 async def test_settings_save_goes_through_the_attached_daemon(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import pytest
 from pty_terminal import Terminal
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
-from tui_seed import FIXED_NOW, make_app, seed_all, write_config
+from tui_seed import FIXED_NOW, make_app, seed_all, settle, write_config
 
 from oarn_tui.config import load_config
 from oarn_tui.core.peerbook import PeerInfo
@@ -91,11 +91,6 @@ def cell_texts(table: DataTable[Any]) -> list[str]:
     return [getattr(cell, "plain", str(cell)) for row in table.ordered_rows
             for cell in table.get_row(row.key)]
 
-
-async def settle(pilot: Pilot[Any]) -> None:
-    await pilot.pause()
-    await pilot.app.settle()
-    await pilot.pause()
 
 
 async def test_tui_markup_model_name_does_not_crash_on_start(runtime: NodeRuntime) -> None:

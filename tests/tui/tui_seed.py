@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from oarn_tui.amounts import amount_json, parse_amount
 from oarn_tui.core.peerbook import PeerInfo
@@ -128,3 +129,10 @@ def make_app(runtime: NodeRuntime, *, first_run: bool = False, **options: object
     return create_app(EmbeddedNode(runtime), home=runtime.home, config=runtime.config,
                       first_run=first_run, clock=lambda: FIXED_NOW, auto_tick=False,
                       cursor_blink=False, **options)
+
+
+async def settle(pilot: Any) -> None:
+    """Let posted messages start their workers, wait for those, then let results render."""
+    await pilot.pause()
+    await pilot.app.settle()
+    await pilot.pause()
